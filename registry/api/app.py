@@ -1,0 +1,84 @@
+"""``create_app()``: the Litestar application for every audience."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from litestar import Litestar, Router
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.types import ControllerRouterHandler
+
+from registry.api.admin import TokenController
+from registry.api.auth import provide_principal
+from registry.api.health import healthz, readyz
+from registry.api.middleware import request_id_middleware
+from registry.api.openapi import openapi_config
+from registry.api.problems import EXCEPTION_HANDLERS
+from registry.api.subjects import AffiliationController, SubjectController
+from registry.bootstrap import close_services, open_services
+from registry.clock import Clock
+from registry.domain.policy import Policy
+from registry.logging import configure_logging
+from registry.services import Services
+from registry.settings import Settings
+
+VERSION = "0.1.0"
+
+
+def _provide_services(state: State) -> Services:
+    services: Services = state.services
+    return services
+
+
+def route_handlers() -> Sequence[ControllerRouterHandler]:
+    from registry.api.log import LOG_HANDLERS
+
+    return [
+        healthz,
+        readyz,
+        SubjectController,
+        AffiliationController,
+        TokenController,
+        Router(path="/log", route_handlers=LOG_HANDLERS, tags=["audit log"]),
+    ]
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    clock: Clock | None = None,
+    database_url: str | None = None,
+    policy: Policy | None = None,
+    configure_logs: bool = True,
+) -> Litestar:
+    settings = settings or Settings.from_env()
+    if configure_logs:
+        configure_logging(settings.log_format)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        services = await open_services(settings, clock=clock, url=database_url, policy=policy)
+        app.state.services = services
+        try:
+            yield
+        finally:
+            await close_services(services)
+
+    handlers: list[Any] = list(route_handlers())
+    return Litestar(
+        route_handlers=handlers,
+        lifespan=[lifespan],
+        dependencies={
+            "services": Provide(_provide_services, sync_to_thread=False),
+            "principal": Provide(provide_principal, sync_to_thread=False),
+        },
+        exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[request_id_middleware],
+        openapi_config=openapi_config(VERSION),
+        request_max_body_size=settings.max_body_bytes,
+        logging_config=None,
+        debug=False,
+    )

@@ -1,0 +1,182 @@
+"""The one mapping from errors to HTTP: every error leaves as RFC 9457 problem details.
+
+Domain errors carry their own status; framework errors (validation, routing,
+body size) are reshaped so that each names the field and what is accepted.
+Anything unexpected becomes a 500 problem without internals, and is logged.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+import msgspec
+import structlog
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+
+from registry.errors import RegistryError, Unavailable
+
+log = structlog.get_logger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+_TYPE_BASE = "https://registry.example/problems/"
+
+
+def problem_response(
+    status: int,
+    title: str,
+    detail: str,
+    slug: str,
+    *,
+    instance: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> Response[bytes]:
+    body: dict[str, Any] = {
+        "type": _TYPE_BASE + slug,
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    if instance:
+        body["instance"] = instance
+    body.update({k: v for k, v in extra.items() if v is not None})
+    return Response(
+        content=msgspec.json.encode(body),
+        status_code=status,
+        media_type=PROBLEM_JSON,
+        headers=headers,
+    )
+
+
+def handle_registry_error(request: Request[Any, Any, Any], error: RegistryError) -> Response[bytes]:
+    headers = None
+    if isinstance(error, Unavailable):
+        headers = {"Retry-After": str(error.retry_after)}
+    extra = dict(error.extra)
+    extra.pop("retry_after", None)
+    return problem_response(
+        error.status,
+        error.title,
+        error.detail,
+        error.type_slug,
+        instance=request.url.path,
+        headers=headers,
+        **extra,
+    )
+
+
+_ACCEPTED_HINTS = {
+    "Expected `object`": "a JSON object",
+    "Object contains unknown field": "only the fields listed in the OpenAPI document",
+    "Invalid value": "one of the values listed in the OpenAPI document",
+    "Expected `str` of length": "text within the documented length",
+    "Expected `array` of length": "a list within the documented length",
+    "Expected `int`": "a whole number within the documented range",
+    "Expected `str`": "a JSON string",
+    "Invalid date": "a date as YYYY-MM-DD",
+    "Expected `date`": "a date as YYYY-MM-DD",
+    "Object missing required field": "the object with every required field",
+    "Expected `int` >=": "a whole number within the documented range",
+    "Expected `int` <=": "a whole number within the documented range",
+}
+
+
+def _accepted_for(message: str) -> str | None:
+    for prefix, hint in _ACCEPTED_HINTS.items():
+        if message.startswith(prefix):
+            return hint
+    return None
+
+
+def handle_validation_error(
+    request: Request[Any, Any, Any], error: ValidationException
+) -> Response[bytes]:
+    errors: list[dict[str, Any]] = []
+    raw = error.extra if isinstance(error.extra, list) else []
+    for item in raw:
+        if not isinstance(item, dict):
+            continue
+        message = str(item.get("message", "invalid"))
+        field = str(item.get("key") or "body")
+        source = item.get("source")
+        errors.append(
+            {
+                "field": field,
+                "source": source,
+                "reason": message,
+                "accepted": _accepted_for(message),
+            }
+        )
+    if not errors:
+        detail = str(error.detail)
+        malformed = "JSON" in detail or "decode" in detail.lower()
+        errors.append(
+            {
+                "field": "body",
+                "source": "body",
+                "reason": "malformed JSON" if malformed else detail,
+                "accepted": "a JSON object as described in the OpenAPI document",
+            }
+        )
+    first = errors[0]
+    return problem_response(
+        400,
+        "Invalid request",
+        f"{first['field']}: {first['reason']}",
+        "invalid-request",
+        instance=request.url.path,
+        field=first["field"],
+        reason=first["reason"],
+        accepted=first["accepted"],
+        errors=errors,
+    )
+
+
+def handle_http_exception(request: Request[Any, Any, Any], error: HTTPException) -> Response[bytes]:
+    status = error.status_code
+    if status == 413:
+        return problem_response(
+            413,
+            "Request body too large",
+            "the request body exceeds the size limit",
+            "body-too-large",
+            instance=request.url.path,
+            accepted="bodies up to the documented limit",
+        )
+    if status == 405:
+        return problem_response(405, "Method not allowed", str(error.detail), "method-not-allowed",
+                                instance=request.url.path, headers=error.headers)
+    if status == 404:
+        return problem_response(404, "Not found", "no such resource", "not-found",
+                                instance=request.url.path)
+    if status >= 500:
+        log.error("http_error", status=status, detail=str(error.detail))
+        return problem_response(status, "Server error", "the server could not answer", "internal",
+                                instance=request.url.path)
+    return problem_response(status, "Request refused", str(error.detail), "http-error",
+                            instance=request.url.path, headers=error.headers)
+
+
+def handle_unexpected(request: Request[Any, Any, Any], error: Exception) -> Response[bytes]:
+    if isinstance(error, OSError | asyncpg.InterfaceError | asyncpg.CannotConnectNowError |
+                  asyncpg.TooManyConnectionsError | asyncpg.PostgresConnectionError):
+        log.warning("database_unavailable", error=type(error).__name__)
+        return problem_response(
+            503, "Service unavailable", "the database is unreachable; retry shortly",
+            "unavailable", instance=request.url.path, headers={"Retry-After": "2"},
+        )
+    log.exception("unhandled_error", error_type=type(error).__name__)
+    return problem_response(500, "Internal error", "an unexpected error occurred; it was logged",
+                            "internal", instance=request.url.path)
+
+
+EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
+    RegistryError: handle_registry_error,
+    ValidationException: handle_validation_error,
+    HTTPException: handle_http_exception,
+    Exception: handle_unexpected,
+}
+
+MEDIA_TYPE_PROBLEM = MediaType.JSON

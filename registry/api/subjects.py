@@ -1,0 +1,411 @@
+"""Regulator routes for subjects and their affiliations (thin: parse, call, shape)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Annotated, Any
+
+import asyncpg
+from litestar import Controller, get, patch, post
+from litestar.params import Parameter
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
+from msgspec import Meta, Struct
+
+from registry import subjects
+from registry.api.auth import BEARER, requires
+from registry.api.openapi import problem_responses
+from registry.api.schemas import (
+    Code,
+    DocumentNumber,
+    DocumentTypeName,
+    Name,
+    Receipt,
+    ShortText,
+)
+from registry.errors import InvalidInput
+from registry.services import Services
+from registry.tokens import Principal
+
+Region = Annotated[str, Meta(min_length=1, max_length=100)]
+FilingNumber = Annotated[str, Meta(min_length=1, max_length=64)]
+Role = Annotated[str, Meta(min_length=1, max_length=100, description="Role held, e.g. 投資經理")]
+
+
+class AffiliationIn(Struct, forbid_unknown_fields=True, kw_only=True):
+    organisation_id: uuid.UUID
+    role: Role
+    valid_from: date
+    valid_to: date | None = None
+
+
+class _Organisation(Struct, forbid_unknown_fields=True, kw_only=True, tag_field="kind"):
+    name: Name
+    credit_code: Code
+    registered_region: Region | None = None
+    filing_number: FilingNumber | None = None
+    filing_date: date | None = None
+    legal_representative: Name | None = None
+
+
+class VcFirmCreate(_Organisation, tag="vc_firm"):
+    """A venture-capital enterprise (創業投資企業)."""
+
+
+class VcManagerCreate(_Organisation, tag="vc_manager"):
+    """A venture-capital management enterprise (創業投資管理企業)."""
+
+
+class PractitionerCreate(Struct, forbid_unknown_fields=True, kw_only=True, tag_field="kind",
+                         tag="practitioner"):
+    """A practitioner (從業人員); the document number is personal data, encrypted at rest."""
+
+    name: Name
+    document_type: DocumentTypeName
+    document_number: DocumentNumber
+    affiliations: Annotated[list[AffiliationIn], Meta(max_length=50)] = []
+
+
+SubjectCreate = VcFirmCreate | VcManagerCreate | PractitionerCreate
+
+
+class SubjectUpdate(Struct, forbid_unknown_fields=True, kw_only=True):
+    """Fields to change; ``version`` must be the subject's current version (else 409)."""
+
+    version: Annotated[int, Meta(ge=1)]
+    name: Name | None = None
+    credit_code: Code | None = None
+    registered_region: Region | None = None
+    filing_number: FilingNumber | None = None
+    filing_date: date | None = None
+    legal_representative: Name | None = None
+    document_type: DocumentTypeName | None = None
+    document_number: DocumentNumber | None = None
+
+
+class StatusChange(Struct, forbid_unknown_fields=True, kw_only=True):
+    version: Annotated[int, Meta(ge=1)]
+
+
+class AffiliationEnd(Struct, forbid_unknown_fields=True, kw_only=True):
+    valid_to: date
+
+
+class DocumentLookup(Struct, forbid_unknown_fields=True, kw_only=True):
+    document_type: DocumentTypeName
+    document_number: DocumentNumber
+
+
+class Affiliation(Struct, kw_only=True):
+    id: uuid.UUID
+    organisation_id: uuid.UUID
+    organisation_name: str | None
+    organisation_credit_code: str | None
+    role: str
+    valid_from: date
+    valid_to: date | None
+    log_index: int
+
+
+class Subject(Struct, kw_only=True):
+    id: uuid.UUID
+    kind: str
+    name: str
+    status: str
+    credit_code: str | None = None
+    registered_region: str | None = None
+    filing_number: str | None = None
+    filing_date: date | None = None
+    legal_representative: str | None = None
+    document_type: str | None = None
+    document_number: str | None = None
+    document_number_masked: bool | None = None
+    affiliations: list[Affiliation] | None = None
+    version: int
+    created_at: datetime
+    created_by: str
+    updated_at: datetime
+    updated_by: str
+    log_index: int
+    receipt: Receipt | None = None
+
+
+class SubjectPage(Struct):
+    items: list[Subject]
+    next_cursor: str | None
+
+
+class HistoryEntry(Struct):
+    log_index: int
+    leaf: str
+
+
+class AffiliationWritten(Struct):
+    affiliation: Affiliation
+    receipt: Receipt
+
+
+def affiliation_view(row: asyncpg.Record) -> Affiliation:
+    return Affiliation(
+        id=row["id"],
+        organisation_id=row["organisation_id"],
+        organisation_name=row.get("organisation_name"),
+        organisation_credit_code=row.get("organisation_credit_code"),
+        role=row["role"],
+        valid_from=row["valid_from"],
+        valid_to=row["valid_to"],
+        log_index=row["log_index"],
+    )
+
+
+def subject_view(
+    services: Services,
+    row: asyncpg.Record,
+    *,
+    clear_document: bool,
+    affiliations: list[asyncpg.Record] | None = None,
+    receipt: dict[str, Any] | None = None,
+) -> Subject:
+    is_person = row["kind"] == "practitioner"
+    return Subject(
+        id=row["id"],
+        kind=row["kind"],
+        name=row["name"],
+        status=row["status"],
+        credit_code=row["credit_code"],
+        registered_region=row["registered_region"],
+        filing_number=row["filing_number"],
+        filing_date=row["filing_date"],
+        legal_representative=row["legal_representative"],
+        document_type=row["document_type"],
+        document_number=subjects.document_number_for(services, row, clear=clear_document),
+        document_number_masked=(not clear_document) if is_person else None,
+        affiliations=[affiliation_view(a) for a in affiliations] if affiliations is not None else None,
+        version=row["version"],
+        created_at=row["created_at"],
+        created_by=row["created_by"],
+        updated_at=row["updated_at"],
+        updated_by=row["updated_by"],
+        log_index=row["log_index"],
+        receipt=Receipt(**receipt) if receipt else None,  # type: ignore[arg-type]
+    )
+
+
+async def _full_view(
+    services: Services, row: asyncpg.Record, principal: Principal, receipt: dict[str, Any] | None = None
+) -> Subject:
+    affiliations = (
+        await subjects.affiliations_of(services, row["id"]) if row["kind"] == "practitioner" else None
+    )
+    return subject_view(
+        services,
+        row,
+        clear_document=principal.role == "regulator",
+        affiliations=affiliations,
+        receipt=receipt,
+    )
+
+
+class SubjectController(Controller):
+    path = "/v1/subjects"
+    tags = ["subjects"]
+    security = BEARER
+
+    @post(
+        "/",
+        guards=[requires("regulator")],
+        status_code=HTTP_201_CREATED,
+        responses=problem_responses(400, 401, 403, 409, 422),
+        summary="Create a subject",
+        description=(
+            "Registers a venture-capital enterprise, management enterprise or practitioner. "
+            "The credit code is checked with its check character (GB 32100-2015); a resident ID "
+            "with GB 11643-1999. The answer carries the audit-log receipt."
+        ),
+    )
+    async def create(
+        self, data: SubjectCreate, services: Services, principal: Principal
+    ) -> Subject:
+        payload: dict[str, Any] = {
+            "kind": data.__struct_config__.tag,
+            **{f: getattr(data, f) for f in data.__struct_fields__ if f != "affiliations"},
+        }
+        written = await subjects.create_subject(services, principal.actor, payload)
+        last_index = written.log_index
+        if isinstance(data, PractitionerCreate):
+            for item in data.affiliations:
+                added = await subjects.add_affiliation(
+                    services, principal.actor, written.row["id"], item.organisation_id,
+                    item.role, item.valid_from, item.valid_to,
+                )
+                last_index = added.log_index
+        receipt = await services.receipt(last_index)
+        return await _full_view(services, written.row, principal, {**receipt, "log_index": written.log_index})
+
+    @get(
+        "/",
+        guards=[requires("regulator")],
+        responses=problem_responses(400, 401, 403),
+        summary="List subjects (keyset pagination by id)",
+    )
+    async def list_subjects(
+        self,
+        services: Services,
+        principal: Principal,
+        kind: Annotated[str | None, Parameter(description="vc_firm, vc_manager or practitioner")] = None,
+        name_prefix: Annotated[str | None, Parameter(max_length=200)] = None,
+        cursor: Annotated[str | None, Parameter(description="next_cursor of the previous page", max_length=64)] = None,
+        limit: Annotated[int, Parameter(ge=1, le=500)] = 50,
+    ) -> SubjectPage:
+        if kind is not None and kind not in subjects.KINDS:
+            raise InvalidInput("kind", f"unknown kind {kind!r}", ", ".join(subjects.KINDS))
+        after = None
+        if cursor:
+            try:
+                after = uuid.UUID(cursor)
+            except ValueError:
+                raise InvalidInput("cursor", "not a cursor this API gave out", "next_cursor of a page") from None
+        rows = await subjects.list_subjects(
+            services, kind=kind, name_prefix=name_prefix, after=after, limit=limit
+        )
+        items = [subject_view(services, r, clear_document=True) for r in rows]
+        next_cursor = str(rows[-1]["id"]) if len(rows) == limit else None
+        return SubjectPage(items=items, next_cursor=next_cursor)
+
+    @get(
+        "/{subject_id:uuid}",
+        guards=[requires("regulator", "bureau", "admin")],
+        responses=problem_responses(401, 403, 404),
+        summary="Read a subject",
+        description="Regulators see a practitioner's document number in the clear; everyone else masked.",
+    )
+    async def read(self, subject_id: uuid.UUID, services: Services, principal: Principal) -> Subject:
+        row = await subjects.get_subject(services, subject_id)
+        return await _full_view(services, row, principal)
+
+    @patch(
+        "/{subject_id:uuid}",
+        guards=[requires("regulator")],
+        responses=problem_responses(400, 401, 403, 404, 409, 422),
+        summary="Change a subject (optimistic: send its current version)",
+    )
+    async def update(
+        self, subject_id: uuid.UUID, data: SubjectUpdate, services: Services, principal: Principal
+    ) -> Subject:
+        changes: dict[str, Any] = {}
+        for field in ("name", "credit_code", "registered_region", "filing_number", "filing_date",
+                      "legal_representative"):
+            value = getattr(data, field)
+            if value is not None:
+                changes[field] = value
+        if (data.document_type is None) != (data.document_number is None):
+            raise InvalidInput("document_number", "document_type and document_number change together")
+        if data.document_type is not None:
+            changes["document"] = (data.document_type, data.document_number)
+        written = await subjects.update_subject(services, principal.actor, subject_id, data.version, changes)
+        return await _full_view(services, written.row, principal, await services.receipt(written.log_index))
+
+    @post(
+        "/{subject_id:uuid}/deactivate",
+        guards=[requires("regulator")],
+        status_code=HTTP_200_OK,
+        responses=problem_responses(400, 401, 403, 404, 409),
+        summary="Deactivate a subject (nothing is deleted)",
+    )
+    async def deactivate(
+        self, subject_id: uuid.UUID, data: StatusChange, services: Services, principal: Principal
+    ) -> Subject:
+        return await self._set_status(subject_id, data.version, "inactive", services, principal)
+
+    @post(
+        "/{subject_id:uuid}/reactivate",
+        guards=[requires("regulator")],
+        status_code=HTTP_200_OK,
+        responses=problem_responses(400, 401, 403, 404, 409),
+        summary="Reactivate a deactivated subject",
+    )
+    async def reactivate(
+        self, subject_id: uuid.UUID, data: StatusChange, services: Services, principal: Principal
+    ) -> Subject:
+        return await self._set_status(subject_id, data.version, "active", services, principal)
+
+    async def _set_status(
+        self, subject_id: uuid.UUID, version: int, status: str, services: Services, principal: Principal
+    ) -> Subject:
+        current = await subjects.get_subject(services, subject_id)
+        if current["status"] == status:
+            from registry.errors import Conflict
+
+            raise Conflict(f"subject {subject_id} is already {status}")
+        action = "subject.deactivate" if status == "inactive" else "subject.reactivate"
+        written = await subjects.update_subject(
+            services, principal.actor, subject_id, version, {"status": status}, action=action
+        )
+        return await _full_view(services, written.row, principal, await services.receipt(written.log_index))
+
+    @get(
+        "/{subject_id:uuid}/history",
+        guards=[requires("regulator")],
+        responses=problem_responses(401, 403, 404),
+        summary="Every audited version of the subject, with its log index and leaf",
+    )
+    async def history(
+        self, subject_id: uuid.UUID, services: Services, principal: Principal
+    ) -> list[HistoryEntry]:
+        rows = await subjects.subject_history(services, subject_id)
+        return [HistoryEntry(log_index=r["log_index"], leaf=bytes(r["leaf"]).decode()) for r in rows]
+
+    @post(
+        "/{subject_id:uuid}/affiliations",
+        guards=[requires("regulator")],
+        status_code=HTTP_201_CREATED,
+        responses=problem_responses(400, 401, 403, 404, 422),
+        summary="Record a practitioner's affiliation with an organisation",
+    )
+    async def add_affiliation(
+        self, subject_id: uuid.UUID, data: AffiliationIn, services: Services, principal: Principal
+    ) -> AffiliationWritten:
+        written = await subjects.add_affiliation(
+            services, principal.actor, subject_id, data.organisation_id, data.role,
+            data.valid_from, data.valid_to,
+        )
+        receipt = await services.receipt(written.log_index)
+        return AffiliationWritten(affiliation=affiliation_view(written.row), receipt=Receipt(**receipt))  # type: ignore[arg-type]
+
+    @post(
+        "/lookup",
+        guards=[requires("regulator")],
+        status_code=HTTP_200_OK,
+        responses=problem_responses(400, 401, 403, 404, 422),
+        summary="Find a practitioner by document type and number (sent in the body, never the URL)",
+    )
+    async def lookup(self, data: DocumentLookup, services: Services, principal: Principal) -> Subject:
+        row = await subjects.find_by_document(services, data.document_type, data.document_number)
+        if row is None:
+            from registry.errors import NotFound
+
+            raise NotFound("no practitioner with this document")
+        return await _full_view(services, row, principal)
+
+
+class AffiliationController(Controller):
+    path = "/v1/affiliations"
+    tags = ["subjects"]
+    security = BEARER
+
+    @post(
+        "/{affiliation_id:uuid}/end",
+        guards=[requires("regulator")],
+        status_code=HTTP_200_OK,
+        responses=problem_responses(400, 401, 403, 404, 409, 422),
+        summary="End an affiliation on a date",
+    )
+    async def end(
+        self, affiliation_id: uuid.UUID, data: AffiliationEnd, services: Services, principal: Principal
+    ) -> AffiliationWritten:
+        written = await subjects.end_affiliation(services, principal.actor, affiliation_id, data.valid_to)
+        receipt = await services.receipt(written.log_index)
+        return AffiliationWritten(affiliation=affiliation_view(written.row), receipt=Receipt(**receipt))  # type: ignore[arg-type]
+
+
+_ = ShortText

@@ -1,0 +1,70 @@
+"""Bringing the registry up and down: database, migrations, keys, log check, integrator.
+
+Start-up refuses to serve a log that does not match itself (see tlog/startup.py):
+better no service than a service that signs over a damaged history.
+"""
+
+from __future__ import annotations
+
+import asyncpg
+import structlog
+
+from registry.clock import Clock, SystemClock
+from registry.db.embedded import database_url
+from registry.db.migrate import migrate
+from registry.db.pool import create_pool
+from registry.domain.policy import Policy
+from registry.keys import load_log_key, load_pii_cipher
+from registry.services import Services
+from registry.settings import Settings
+from registry.tlog.integrator import Integrator, initialise_log
+from registry.tlog.startup import check_log_at_start
+
+log = structlog.get_logger(__name__)
+
+
+async def open_services(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    url: str | None = None,
+    policy: Policy | None = None,
+) -> Services:
+    url = url or database_url(settings.home, settings.database_url)
+    pool = await create_pool(url, min_size=settings.pool_min, max_size=settings.pool_max)
+    try:
+        key = load_log_key(settings, create_dev=True)
+        pii = load_pii_cipher(settings, create_dev=True)
+        async with pool.acquire() as conn:
+            applied = await migrate(conn)
+            if applied:
+                log.info("migrations_applied", names=[m.name for m in applied])
+            if await initialise_log(conn, key, settings.log_origin):
+                log.info("log_initialised", origin=settings.log_origin, verifier=key.verifier)
+            await check_log_at_start(conn, key, settings.log_origin)
+        integrator = Integrator(
+            pool,
+            lambda: load_log_key(settings),
+            settings.log_origin,
+            settings.batch_window_ms / 1000,
+        )
+        await integrator.start()
+    except BaseException:
+        await pool.close()
+        raise
+    return Services(
+        settings=settings,
+        pool=pool,
+        clock=clock or SystemClock(),
+        pii=pii,
+        integrator=integrator,
+        policy=policy or Policy(),
+    )
+
+
+async def close_services(services: Services) -> None:
+    await services.integrator.stop()
+    await services.pool.close()
+
+
+__all__ = ["asyncpg", "close_services", "open_services"]

