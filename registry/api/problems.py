@@ -7,6 +7,7 @@ Anything unexpected becomes a 500 problem without internals, and is logged.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import asyncpg
@@ -90,6 +91,19 @@ def _accepted_for(message: str) -> str | None:
     return None
 
 
+_BACKTICKED = re.compile(r"field `([^`]+)`")
+
+
+def _field_name(key: str, message: str) -> str:
+    """The request field a framework message is about, in the body's own terms."""
+    named = _BACKTICKED.search(message)
+    if key in ("", "data") and named:
+        return named.group(1)
+    if key.startswith("data."):
+        return key.removeprefix("data.")
+    return "body" if key in ("", "data") else key
+
+
 def handle_validation_error(
     request: Request[Any, Any, Any], error: ValidationException
 ) -> Response[bytes]:
@@ -99,7 +113,7 @@ def handle_validation_error(
         if not isinstance(item, dict):
             continue
         message = str(item.get("message", "invalid"))
-        field = str(item.get("key") or "body")
+        field = _field_name(str(item.get("key") or ""), message)
         source = item.get("source")
         errors.append(
             {
@@ -155,6 +169,13 @@ def handle_http_exception(request: Request[Any, Any, Any], error: HTTPException)
         log.error("http_error", status=status, detail=str(error.detail))
         return problem_response(status, "Server error", "the server could not answer", "internal",
                                 instance=request.url.path)
+    if status == 400:
+        # Framework 400s that are not field validation: undecodable bodies and the like.
+        return problem_response(
+            400, "Invalid request", f"body: {error.detail}", "invalid-request",
+            instance=request.url.path, field="body", reason=str(error.detail),
+            accepted="a JSON object as described in the OpenAPI document",
+        )
     return problem_response(status, "Request refused", str(error.detail), "http-error",
                             instance=request.url.path, headers=error.headers)
 
