@@ -33,7 +33,9 @@ async def _with_db(settings: Settings, work: Callable[[asyncpg.Pool], Awaitable[
     from registry.db.migrate import migrate
     from registry.db.pool import create_pool
 
-    pool = await create_pool(database_url(settings.home, settings.database_url), min_size=1, max_size=4)
+    pool = await create_pool(
+        database_url(settings.home, settings.database_url), min_size=1, max_size=4
+    )
     try:
         async with pool.acquire() as conn:
             await migrate(conn)
@@ -47,6 +49,7 @@ def _run(coro: Coroutine[Any, Any, int]) -> int:
 
 
 # ---- serve / migrate -------------------------------------------------------------
+
 
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
@@ -73,14 +76,18 @@ async def _dev_regulator_token(settings: Settings, pool: asyncpg.Pool) -> int:
         "SELECT count(*) FROM api_tokens WHERE name = 'development regulator' AND revoked_at IS NULL"
     )
     if existing:
-        print("A development regulator token was printed at first start; issue another with "
-              "`registry keys issue --role regulator --name NAME`.", flush=True)
+        print(
+            "A development regulator token was printed at first start; issue another with "
+            "`registry keys issue --role regulator --name NAME`.",
+            flush=True,
+        )
         return 0
     key = load_log_key(settings, create_dev=True)
     async with pool.acquire() as conn:
         await initialise_log(conn, key, settings.log_origin)
-    token, _ = await issue_token(pool, SystemClock(), role="regulator",
-                                 name="development regulator", actor=CLI_ACTOR)
+    token, _ = await issue_token(
+        pool, SystemClock(), role="regulator", name="development regulator", actor=CLI_ACTOR
+    )
     async with pool.acquire() as conn:
         await integrate_once(conn, key, settings.log_origin)
     print(f"Development regulator token (shown once):\n{token}", flush=True)
@@ -111,6 +118,7 @@ def cmd_migrate(_: argparse.Namespace) -> int:
 
 
 # ---- keys ------------------------------------------------------------------------
+
 
 def cmd_keys_generate(_: argparse.Namespace) -> int:
     from registry.keys import KeyError_, generate_log_key, load_pii_cipher
@@ -167,8 +175,10 @@ def cmd_keys_issue(args: argparse.Namespace) -> int:
             return 2
         async with pool.acquire() as conn:
             await integrate_once(conn, key, settings.log_origin)
-        print(f"issued {args.role} token {written.row['id']} for {args.name!r} "
-              f"(log entry {written.log_index}); it is shown once:")
+        print(
+            f"issued {args.role} token {written.row['id']} for {args.name!r} "
+            f"(log entry {written.log_index}); it is shown once:"
+        )
         print(token)
         return 0
 
@@ -215,6 +225,7 @@ def cmd_keys_list(_: argparse.Namespace) -> int:
 
 # ---- log -------------------------------------------------------------------------
 
+
 def cmd_log_verify(_: argparse.Namespace) -> int:
     from registry.tlog.verify import verify_log_cli
 
@@ -225,7 +236,8 @@ def cmd_log_verify(_: argparse.Namespace) -> int:
 def cmd_log_check(args: argparse.Namespace) -> int:
     from registry.tlog.check import check_remote
 
-    return check_remote(args.url, args.key, args.since)
+    code: int = check_remote(args.url, args.key, args.since)
+    return code
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -238,9 +250,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    serve = sub.add_parser("serve", help="migrate, check the log, and serve HTTP",
-                           description="Apply migrations, cross-check the audit log, start HTTP. "
-                           "With development keys allowed, prints a regulator token on first start.")
+    serve = sub.add_parser(
+        "serve",
+        help="migrate, check the log, and serve HTTP",
+        description="Apply migrations, cross-check the audit log, start HTTP. "
+        "With development keys allowed, prints a regulator token on first start.",
+    )
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.set_defaults(func=cmd_serve)
@@ -252,7 +267,9 @@ def build_parser() -> argparse.ArgumentParser:
     ksub = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
     gen = ksub.add_parser("generate", help="create the log signing key (and the PII key) if absent")
     gen.set_defaults(func=cmd_keys_generate)
-    rot = ksub.add_parser("rotate", help="retire the signing key, publish a new one, log the rotation")
+    rot = ksub.add_parser(
+        "rotate", help="retire the signing key, publish a new one, log the rotation"
+    )
     rot.set_defaults(func=cmd_keys_rotate)
     iss = ksub.add_parser("issue", help="issue an API token; the token is the last line printed")
     iss.add_argument("--role", required=True, choices=["regulator", "bureau", "admin"])
@@ -266,9 +283,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     log = sub.add_parser("log", help="verify the audit log")
     lsub = log.add_subparsers(dest="log_command", required=True, metavar="ACTION")
-    ver = lsub.add_parser("verify", help="recompute the whole tree and every commitment; exit 0 only if all hold")
+    ver = lsub.add_parser(
+        "verify", help="recompute the whole tree and every commitment; exit 0 only if all hold"
+    )
     ver.set_defaults(func=cmd_log_verify)
-    chk = lsub.add_parser("check", help="what a bureau runs: verify a remote checkpoint and its consistency")
+    chk = lsub.add_parser(
+        "check", help="what a bureau runs: verify a remote checkpoint and its consistency"
+    )
     chk.add_argument("--url", required=True, help="the registry's base URL")
     chk.add_argument("--key", required=True, help="the pinned verifier key string")
     chk.add_argument("--since", help="file holding the last checkpoint seen; updated on success")

@@ -5,12 +5,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import asyncpg
+import msgspec
 
 from registry.clock import Clock
 from registry.domain.policy import Policy
 from registry.pii import PiiCipher
 from registry.settings import Settings
 from registry.tlog.integrator import Integrator
+
+
+class Receipt(msgspec.Struct):
+    """Proof that a write is in the audit log: its leaf index and a signed checkpoint including it."""
+
+    log_index: int
+    checkpoint: str
 
 
 @dataclass
@@ -22,7 +30,7 @@ class Services:
     integrator: Integrator
     policy: Policy = field(default_factory=Policy)
 
-    async def receipt(self, log_index: int) -> dict[str, object]:
+    async def receipt(self, log_index: int) -> Receipt:
         """The proof of a write: its leaf index and a signed checkpoint that includes it."""
         head = await self.integrator.wait_for(log_index)
-        return {"log_index": log_index, "checkpoint": head.checkpoint}
+        return Receipt(log_index=log_index, checkpoint=head.checkpoint)

@@ -12,6 +12,7 @@ from typing import Any
 
 import asyncpg
 
+from registry.db.types import Conn, required
 from registry.db.writes import Written, audited_write
 from registry.errors import Conflict, InvalidInput, NotFound
 from registry.identifiers import mask_document_number, validate_credit_code, validate_document
@@ -78,9 +79,9 @@ async def create_subject(services: Services, actor: str, data: dict[str, Any]) -
             services.pii.lookup_hash(str(doc_type), number),
         )
 
-    async def write(conn: asyncpg.Connection, index: int, now: datetime) -> asyncpg.Record:
-        row: asyncpg.Record = await conn.fetchrow(
-            _INSERT, subject_id, kind, name, *values, now, actor, index
+    async def write(conn: Conn, index: int, now: datetime) -> asyncpg.Record:
+        row = required(
+            await conn.fetchrow(_INSERT, subject_id, kind, name, *values, now, actor, index)
         )
         return row
 
@@ -160,7 +161,7 @@ async def update_subject(
         " log_index = $5 WHERE id = $1 AND version = $2 RETURNING *"
     )
 
-    async def write(conn: asyncpg.Connection, index: int, now: datetime) -> asyncpg.Record:
+    async def write(conn: Conn, index: int, now: datetime) -> asyncpg.Record:
         row = await conn.fetchrow(
             sql, subject_id, expected_version, now, actor, index, *assignments.values()
         )
@@ -212,7 +213,9 @@ def document_number_for(services: Services, row: asyncpg.Record, *, clear: bool)
     if clear:
         return number
     policy = services.policy
-    return mask_document_number(number, policy.mask_keep_head, policy.mask_keep_tail, policy.mask_char)
+    return mask_document_number(
+        number, policy.mask_keep_head, policy.mask_keep_tail, policy.mask_char
+    )
 
 
 async def list_subjects(
@@ -267,7 +270,9 @@ async def add_affiliation(
         raise InvalidInput("subject", "affiliations belong to practitioners", "a practitioner's id")
     org = await services.pool.fetchrow("SELECT kind FROM subjects WHERE id = $1", organisation_id)
     if org is None:
-        raise InvalidInput("organisation_id", "no such subject", "the id of a vc_firm or vc_manager")
+        raise InvalidInput(
+            "organisation_id", "no such subject", "the id of a vc_firm or vc_manager"
+        )
     if org["kind"] not in ORGANISATION_KINDS:
         raise InvalidInput("organisation_id", "is not an organisation", "a vc_firm or vc_manager")
     if valid_to is not None and valid_to < valid_from:
@@ -275,18 +280,20 @@ async def add_affiliation(
     role_clean = _clean(role, "role")
     affiliation_id = uuid.uuid4()
 
-    async def write(conn: asyncpg.Connection, index: int, now: datetime) -> asyncpg.Record:
-        row: asyncpg.Record = await conn.fetchrow(
-            _INSERT_AFFILIATION,
-            affiliation_id,
-            practitioner_id,
-            organisation_id,
-            role_clean,
-            valid_from,
-            valid_to,
-            now,
-            actor,
-            index,
+    async def write(conn: Conn, index: int, now: datetime) -> asyncpg.Record:
+        row = required(
+            await conn.fetchrow(
+                _INSERT_AFFILIATION,
+                affiliation_id,
+                practitioner_id,
+                organisation_id,
+                role_clean,
+                valid_from,
+                valid_to,
+                now,
+                actor,
+                index,
+            )
         )
         return row
 
@@ -303,15 +310,19 @@ async def add_affiliation(
 async def end_affiliation(
     services: Services, actor: str, affiliation_id: uuid.UUID, valid_to: date
 ) -> Written:
-    current = await services.pool.fetchrow("SELECT * FROM affiliations WHERE id = $1", affiliation_id)
+    current = await services.pool.fetchrow(
+        "SELECT * FROM affiliations WHERE id = $1", affiliation_id
+    )
     if current is None:
         raise NotFound(f"no affiliation with id {affiliation_id}")
     if current["valid_to"] is not None:
         raise Conflict(f"affiliation {affiliation_id} already ended on {current['valid_to']}")
     if valid_to < current["valid_from"]:
-        raise InvalidInput("valid_to", "is before valid_from", f"a date on or after {current['valid_from']}")
+        raise InvalidInput(
+            "valid_to", "is before valid_from", f"a date on or after {current['valid_from']}"
+        )
 
-    async def write(conn: asyncpg.Connection, index: int, now: datetime) -> asyncpg.Record:
+    async def write(conn: Conn, index: int, now: datetime) -> asyncpg.Record:
         row = await conn.fetchrow(
             "UPDATE affiliations SET valid_to = $2, version = version + 1, updated_at = $3,"
             " updated_by = $4, log_index = $5 WHERE id = $1 AND valid_to IS NULL RETURNING *",

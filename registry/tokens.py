@@ -16,6 +16,7 @@ from datetime import datetime
 import asyncpg
 
 from registry.clock import Clock
+from registry.db.types import Conn, required
 from registry.db.writes import Written, audited_write
 from registry.errors import Conflict, InvalidInput, NotFound
 
@@ -55,18 +56,20 @@ async def issue_token(
     token = new_token(role)
     token_id = uuid.uuid4()
 
-    async def write(conn: asyncpg.Connection, index: int, now: datetime) -> asyncpg.Record:
-        row: asyncpg.Record = await conn.fetchrow(
-            "INSERT INTO api_tokens (id, name, role, token_hash, prefix, created_at, created_by,"
-            " log_index) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *",
-            token_id,
-            clean,
-            role,
-            hash_token(token),
-            token[: len(role) + 9],
-            now,
-            actor,
-            index,
+    async def write(conn: Conn, index: int, now: datetime) -> asyncpg.Record:
+        row = required(
+            await conn.fetchrow(
+                "INSERT INTO api_tokens (id, name, role, token_hash, prefix, created_at, created_by,"
+                " log_index) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *",
+                token_id,
+                clean,
+                role,
+                hash_token(token),
+                token[: len(role) + 9],
+                now,
+                actor,
+                index,
+            )
         )
         return row
 
@@ -79,19 +82,21 @@ async def issue_token(
 async def revoke_token(
     pool: asyncpg.Pool, clock: Clock, *, token_id: uuid.UUID, actor: str
 ) -> Written:
-    async def write(conn: asyncpg.Connection, index: int, now: datetime) -> asyncpg.Record:
+    async def write(conn: Conn, index: int, now: datetime) -> asyncpg.Record:
         current = await conn.fetchrow("SELECT revoked_at FROM api_tokens WHERE id = $1", token_id)
         if current is None:
             raise NotFound(f"no token with id {token_id}")
         if current["revoked_at"] is not None:
             raise Conflict(f"token {token_id} was already revoked at {current['revoked_at']}")
-        row: asyncpg.Record = await conn.fetchrow(
-            "UPDATE api_tokens SET revoked_at = $2, revoked_by = $3, log_index = $4"
-            " WHERE id = $1 RETURNING *",
-            token_id,
-            now,
-            actor,
-            index,
+        row = required(
+            await conn.fetchrow(
+                "UPDATE api_tokens SET revoked_at = $2, revoked_by = $3, log_index = $4"
+                " WHERE id = $1 RETURNING *",
+                token_id,
+                now,
+                actor,
+                index,
+            )
         )
         return row
 

@@ -17,7 +17,7 @@ from registry.tokens import Principal, authenticate
 
 Guard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], Awaitable[None]]
 
-BEARER = [{"bearer": []}]
+BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
 
 
 def _token_from(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
@@ -31,9 +31,7 @@ def _token_from(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
 
 
 def requires(*roles: str) -> Guard:
-    async def guard(
-        connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
-    ) -> None:
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         token = _token_from(connection)
         services = connection.app.state.services
         principal = await authenticate(services.pool, token)

@@ -21,8 +21,12 @@ async def healthz() -> Health:
     return Health(status="ok")
 
 
-@get("/readyz", tags=["health"], summary="Database reachable, migrations applied, log key loaded",
-     cache=False)
+@get(
+    "/readyz",
+    tags=["health"],
+    summary="Database reachable, migrations applied, log key loaded",
+    cache=False,
+)
 async def readyz(services: Services) -> Response[Any]:
     checks: dict[str, str] = {}
     try:

@@ -56,8 +56,12 @@ async def _size(services: Services) -> int:
     return head.size if head else 0
 
 
-@get("/checkpoint", summary="The latest signed checkpoint (C2SP signed note)", media_type=_TEXT,
-     cache=False)
+@get(
+    "/checkpoint",
+    summary="The latest signed checkpoint (C2SP signed note)",
+    media_type=_TEXT,
+    cache=False,
+)
 async def checkpoint(services: Services) -> Response[str]:
     head = await read_head(services.pool)
     if head is None:
@@ -65,12 +69,16 @@ async def checkpoint(services: Services) -> Response[str]:
     return Response(head.checkpoint, media_type=_TEXT, headers=_NO_CACHE)
 
 
-@get("/key", summary="Verifier keys (C2SP signed-note), current first, one per line",
-     media_type=_TEXT)
+@get(
+    "/key",
+    summary="Verifier keys (C2SP signed-note), current first, one per line",
+    media_type=_TEXT,
+)
 async def key(services: Services) -> Response[str]:
     rows = await verifier_keys(services.pool)
-    return Response("".join(r["verifier_key"] + "\n" for r in rows), media_type=_TEXT,
-                    headers=_NO_CACHE)
+    return Response(
+        "".join(r["verifier_key"] + "\n" for r in rows), media_type=_TEXT, headers=_NO_CACHE
+    )
 
 
 class KeyInfo(Struct):
@@ -92,22 +100,34 @@ async def keys(services: Services) -> list[KeyInfo]:
     ]
 
 
-@get("/entries", summary="Leaves start..end-1 (at most 1000), base64 of the exact bytes",
-     responses=problem_responses(400, 422))
+@get(
+    "/entries",
+    summary="Leaves start..end-1 (at most 1000), base64 of the exact bytes",
+    responses=problem_responses(400, 422),
+)
 async def entries(services: Services, start: Index, end: Index) -> Entries:
     size = await _size(services)
     if end <= start:
-        raise InvalidInput("end", f"must be greater than start ({start})", "start < end <= tree size")
+        raise InvalidInput(
+            "end", f"must be greater than start ({start})", "start < end <= tree size"
+        )
     if end > size:
         raise InvalidInput("end", f"is beyond the tree size {size}", f"end <= {size}")
     end = min(end, start + MAX_ENTRIES_PAGE)
     leaves = await read_leaves(services.pool, start, end)
-    return Entries(entries=[Entry(index=start + i, leaf=base64.b64encode(leaf).decode())
-                            for i, leaf in enumerate(leaves)])
+    return Entries(
+        entries=[
+            Entry(index=start + i, leaf=base64.b64encode(leaf).decode())
+            for i, leaf in enumerate(leaves)
+        ]
+    )
 
 
-@get("/proof/inclusion", summary="RFC 6962 §2.1.1 inclusion proof of leaf `index` in tree `size`",
-     responses=problem_responses(400, 422))
+@get(
+    "/proof/inclusion",
+    summary="RFC 6962 §2.1.1 inclusion proof of leaf `index` in tree `size`",
+    responses=problem_responses(400, 422),
+)
 async def proof_inclusion(services: Services, index: Index, size: Size) -> InclusionProof:
     current = await _size(services)
     if size > current:
@@ -118,8 +138,11 @@ async def proof_inclusion(services: Services, index: Index, size: Size) -> Inclu
     return InclusionProof(index=index, size=size, hashes=_b64(hashes))
 
 
-@get("/proof/consistency", summary="RFC 6962 §2.1.2 consistency proof between two tree sizes",
-     responses=problem_responses(400, 422))
+@get(
+    "/proof/consistency",
+    summary="RFC 6962 §2.1.2 consistency proof between two tree sizes",
+    responses=problem_responses(400, 422),
+)
 async def proof_consistency(services: Services, old: Size, new: Size) -> ConsistencyProof:
     current = await _size(services)
     if new > current:
@@ -130,13 +153,20 @@ async def proof_consistency(services: Services, old: Size, new: Size) -> Consist
     return ConsistencyProof(old=old, new=new, hashes=_b64(hashes))
 
 
-@get("/tile/{tile_path:path}", summary="C2SP tlog-tiles hash tiles and entry bundles",
-     media_type="application/octet-stream", responses=problem_responses(400, 404), cache=False)
+@get(
+    "/tile/{tile_path:path}",
+    summary="C2SP tlog-tiles hash tiles and entry bundles",
+    media_type="application/octet-stream",
+    responses=problem_responses(400, 404),
+    cache=False,
+)
 async def tile(services: Services, tile_path: str) -> Response[bytes]:
     try:
         ref = parse_tile_path("tile/" + tile_path.lstrip("/"))
     except ValueError as error:
-        raise InvalidInput("path", str(error), "tile/<L>/<N>[.p/<W>] or tile/entries/<N>[.p/<W>]") from None
+        raise InvalidInput(
+            "path", str(error), "tile/<L>/<N>[.p/<W>] or tile/entries/<N>[.p/<W>]"
+        ) from None
     size = await _size(services)
     extent = tile_extent(ref.level or 0, ref.index, size)
     if extent.state is TileState.BEYOND:

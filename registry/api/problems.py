@@ -160,37 +160,75 @@ def handle_http_exception(request: Request[Any, Any, Any], error: HTTPException)
             accepted="bodies up to the documented limit",
         )
     if status == 405:
-        return problem_response(405, "Method not allowed", str(error.detail), "method-not-allowed",
-                                instance=request.url.path, headers=error.headers)
+        return problem_response(
+            405,
+            "Method not allowed",
+            str(error.detail),
+            "method-not-allowed",
+            instance=request.url.path,
+            headers=error.headers,
+        )
     if status == 404:
-        return problem_response(404, "Not found", "no such resource", "not-found",
-                                instance=request.url.path)
+        return problem_response(
+            404, "Not found", "no such resource", "not-found", instance=request.url.path
+        )
     if status >= 500:
         log.error("http_error", status=status, detail=str(error.detail))
-        return problem_response(status, "Server error", "the server could not answer", "internal",
-                                instance=request.url.path)
+        return problem_response(
+            status,
+            "Server error",
+            "the server could not answer",
+            "internal",
+            instance=request.url.path,
+        )
     if status == 400:
         # Framework 400s that are not field validation: undecodable bodies and the like.
         return problem_response(
-            400, "Invalid request", f"body: {error.detail}", "invalid-request",
-            instance=request.url.path, field="body", reason=str(error.detail),
+            400,
+            "Invalid request",
+            f"body: {error.detail}",
+            "invalid-request",
+            instance=request.url.path,
+            field="body",
+            reason=str(error.detail),
             accepted="a JSON object as described in the OpenAPI document",
         )
-    return problem_response(status, "Request refused", str(error.detail), "http-error",
-                            instance=request.url.path, headers=error.headers)
+    return problem_response(
+        status,
+        "Request refused",
+        str(error.detail),
+        "http-error",
+        instance=request.url.path,
+        headers=error.headers,
+    )
 
 
 def handle_unexpected(request: Request[Any, Any, Any], error: Exception) -> Response[bytes]:
-    if isinstance(error, OSError | asyncpg.InterfaceError | asyncpg.CannotConnectNowError |
-                  asyncpg.TooManyConnectionsError | asyncpg.PostgresConnectionError):
+    if isinstance(
+        error,
+        OSError
+        | asyncpg.InterfaceError
+        | asyncpg.CannotConnectNowError
+        | asyncpg.TooManyConnectionsError
+        | asyncpg.PostgresConnectionError,
+    ):
         log.warning("database_unavailable", error=type(error).__name__)
         return problem_response(
-            503, "Service unavailable", "the database is unreachable; retry shortly",
-            "unavailable", instance=request.url.path, headers={"Retry-After": "2"},
+            503,
+            "Service unavailable",
+            "the database is unreachable; retry shortly",
+            "unavailable",
+            instance=request.url.path,
+            headers={"Retry-After": "2"},
         )
     log.exception("unhandled_error", error_type=type(error).__name__)
-    return problem_response(500, "Internal error", "an unexpected error occurred; it was logged",
-                            "internal", instance=request.url.path)
+    return problem_response(
+        500,
+        "Internal error",
+        "an unexpected error occurred; it was logged",
+        "internal",
+        instance=request.url.path,
+    )
 
 
 EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {

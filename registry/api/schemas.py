@@ -12,6 +12,8 @@ from typing import Annotated, Any
 import msgspec
 from msgspec import Meta, Struct
 
+from registry.services import Receipt
+
 Name = Annotated[str, Meta(min_length=1, max_length=200, description="Full name, 1–200 characters")]
 ShortText = Annotated[str, Meta(min_length=1, max_length=200)]
 Code = Annotated[
@@ -52,13 +54,6 @@ class Problem(Struct, kw_only=True):
     reason: str | None = None
     accepted: str | None = None
     errors: list[dict[str, Any]] | None = None
-
-
-class Receipt(Struct):
-    """Proof that a write is in the audit log: its leaf index and a signed checkpoint including it."""
-
-    log_index: int
-    checkpoint: str
 
 
 def to_builtins(value: Any) -> Any:

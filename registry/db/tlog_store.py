@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from registry.db.types import Db
+
 NodeId = tuple[int, int]
 
 
@@ -26,7 +28,7 @@ class Head:
     checkpoint: str
 
 
-async def read_head(conn: asyncpg.Connection | asyncpg.Pool, *, for_update: bool = False) -> Head | None:
+async def read_head(conn: Db, *, for_update: bool = False) -> Head | None:
     sql = "SELECT size, root, checkpoint FROM tlog_head"
     if for_update:
         sql += " FOR UPDATE"
@@ -36,9 +38,7 @@ async def read_head(conn: asyncpg.Connection | asyncpg.Pool, *, for_update: bool
     return Head(row["size"], bytes(row["root"]), row["checkpoint"])
 
 
-async def read_nodes(
-    conn: asyncpg.Connection | asyncpg.Pool, ids: Iterable[NodeId]
-) -> dict[NodeId, bytes]:
+async def read_nodes(conn: Db, ids: Iterable[NodeId]) -> dict[NodeId, bytes]:
     wanted = list(dict.fromkeys(ids))
     if not wanted:
         return {}
@@ -56,9 +56,7 @@ async def read_nodes(
     return found
 
 
-async def read_node_range(
-    conn: asyncpg.Connection | asyncpg.Pool, level: int, start: int, end: int
-) -> list[bytes]:
+async def read_node_range(conn: Db, level: int, start: int, end: int) -> list[bytes]:
     rows = await conn.fetch(
         "SELECT hash FROM tlog_nodes WHERE level = $1 AND idx >= $2 AND idx < $3 ORDER BY idx",
         level,
@@ -68,9 +66,7 @@ async def read_node_range(
     return [bytes(r["hash"]) for r in rows]
 
 
-async def read_leaves(
-    conn: asyncpg.Connection | asyncpg.Pool, start: int, end: int
-) -> list[bytes]:
+async def read_leaves(conn: Db, start: int, end: int) -> list[bytes]:
     rows = await conn.fetch(
         "SELECT idx, leaf FROM tlog_leaves WHERE idx >= $1 AND idx < $2 ORDER BY idx", start, end
     )
@@ -80,20 +76,20 @@ async def read_leaves(
     return leaves
 
 
-async def committed_leaf_count(conn: asyncpg.Connection | asyncpg.Pool) -> int:
+async def committed_leaf_count(conn: Db) -> int:
     # Leaves commit in index order (see db/audit.py), so max + 1 is the count.
     value = await conn.fetchval("SELECT coalesce(max(idx) + 1, 0) FROM tlog_leaves")
     return int(value)
 
 
-async def checkpoint_at(conn: asyncpg.Connection | asyncpg.Pool, size: int) -> str | None:
+async def checkpoint_at(conn: Db, size: int) -> str | None:
     value: str | None = await conn.fetchval(
         "SELECT checkpoint FROM tlog_checkpoints WHERE size = $1", size
     )
     return value
 
 
-async def verifier_keys(conn: asyncpg.Connection | asyncpg.Pool) -> list[asyncpg.Record]:
+async def verifier_keys(conn: Db) -> list[asyncpg.Record]:
     """Published verifier keys, current first, then newest retired first."""
     rows: list[asyncpg.Record] = await conn.fetch(
         "SELECT verifier_key, key_name, public_key, valid_from, valid_until FROM tlog_keys"

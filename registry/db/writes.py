@@ -15,8 +15,9 @@ import asyncpg
 
 from registry.clock import Clock
 from registry.db.audit import record, reserve_index
+from registry.db.types import Conn
 
-RowWriter = Callable[[asyncpg.Connection, int, datetime], Awaitable[asyncpg.Record]]
+RowWriter = Callable[[Conn, int, datetime], Awaitable[asyncpg.Record]]
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,7 @@ async def audited_write(
     action: str,
     object_type: str,
     write: RowWriter,
-    conn: asyncpg.Connection | None = None,
+    conn: Conn | None = None,
 ) -> Written:
     """Run ``write`` and append its leaf atomically; returns the stored row and its index.
 
@@ -46,7 +47,7 @@ async def audited_write(
 
 
 async def _write_in(
-    conn: asyncpg.Connection,
+    conn: Conn,
     clock: Clock,
     actor: str,
     action: str,

@@ -30,6 +30,7 @@ from registry.db.tlog_store import (
     read_leaves,
     read_nodes,
 )
+from registry.db.types import Conn
 from registry.errors import LogIntegrityError, Unavailable
 from registry.keys import LogKey
 from registry.tlog.merkle import (
@@ -52,7 +53,7 @@ def sign_checkpoint(key: LogKey, origin: str, size: int, root: bytes) -> str:
     return sign_note(Checkpoint(origin, size, root).to_text(), [key.signer])
 
 
-async def initialise_log(conn: asyncpg.Connection, key: LogKey, origin: str) -> bool:
+async def initialise_log(conn: Conn, key: LogKey, origin: str) -> bool:
     """Create the empty log (size 0, signed) and publish its first key. True if it did."""
     async with conn.transaction():
         await conn.execute("LOCK TABLE tlog_head IN EXCLUSIVE MODE")
@@ -79,7 +80,7 @@ async def initialise_log(conn: asyncpg.Connection, key: LogKey, origin: str) -> 
 
 
 async def integrate_once(
-    conn: asyncpg.Connection, key: LogKey, origin: str, *, max_batch: int = MAX_BATCH
+    conn: Conn, key: LogKey, origin: str, *, max_batch: int = MAX_BATCH
 ) -> Head:
     """Integrate up to ``max_batch`` committed leaves; return the head after it.
 
@@ -176,7 +177,7 @@ class Integrator:
                 future.set_exception(Unavailable("the service is shutting down", retry_after=1))
         self._waiters.clear()
 
-    async def wait_for(self, index: int, timeout: float = 30.0) -> Head:
+    async def wait_for(self, index: int, patience: float = 30.0) -> Head:
         head = self.head
         if head is not None and head.size > index:
             return head
@@ -184,7 +185,7 @@ class Integrator:
         self._waiters.append((index, future))
         self._wakeup.set()
         try:
-            return await asyncio.wait_for(asyncio.shield(future), timeout)
+            return await asyncio.wait_for(asyncio.shield(future), patience)
         except TimeoutError:
             raise Unavailable(
                 f"the change was committed as log entry {index} but its checkpoint is late; "
@@ -192,10 +193,12 @@ class Integrator:
                 retry_after=1,
             ) from None
 
-    async def _refresh_key(self, conn: asyncpg.Connection) -> None:
+    async def _refresh_key(self, conn: Conn) -> None:
         # A `registry keys rotate` run beside this process publishes a new current key;
         # from then on only that key may sign.
-        current = await conn.fetchval("SELECT verifier_key FROM tlog_keys WHERE valid_until IS NULL")
+        current = await conn.fetchval(
+            "SELECT verifier_key FROM tlog_keys WHERE valid_until IS NULL"
+        )
         if current is not None and current != self._key.verifier:
             fresh = self._key_source()
             if fresh.verifier != current:
@@ -237,7 +240,9 @@ class Integrator:
                 log.error("log_integration_refused", error=str(error))
                 for _, future in self._waiters:
                     if not future.done():
-                        future.set_exception(Unavailable("the audit log is damaged", retry_after=60))
+                        future.set_exception(
+                            Unavailable("the audit log is damaged", retry_after=60)
+                        )
                 self._waiters.clear()
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
                 # Database gone or busy: keep the waiters, try again shortly.

@@ -71,7 +71,7 @@ def _plain(value: Any) -> Any:
     raise TypeError(f"couldn't encode {type(value).__name__} in an audited object")
 
 
-def object_body(row: Mapping[str, Any]) -> bytes:
+def object_body(row: Any) -> bytes:
     """Canonical bytes of a stored row, exactly as the database returns it."""
     return canonical_json({k: _plain(v) for k, v in row.items()})
 

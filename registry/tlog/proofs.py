@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncpg
-
 from registry.db.tlog_store import read_leaves, read_node_range, read_nodes
+from registry.db.types import Db
 from registry.tlog.merkle import consistency_proof_plan, inclusion_proof_plan
 from registry.tlog.tiles import TILE_WIDTH, entry_bundle, tile_node_range
 
-Db = asyncpg.Connection | asyncpg.Pool
+Db = Db
 
 
 async def inclusion_proof(db: Db, index: int, size: int) -> list[bytes]:

@@ -13,6 +13,7 @@ from datetime import datetime
 import asyncpg
 
 from registry.clock import Clock
+from registry.db.types import Conn, required
 from registry.db.writes import audited_write
 from registry.keys import LogKey, rotate_log_key
 from registry.settings import Settings
@@ -24,7 +25,8 @@ async def rotate(
 ) -> tuple[LogKey, int]:
     new, retired_path = rotate_log_key(settings)
     try:
-        async def write(conn: asyncpg.Connection, index: int, now: datetime) -> asyncpg.Record:
+
+        async def write(conn: Conn, index: int, now: datetime) -> asyncpg.Record:
             current = await conn.fetchval(
                 "SELECT verifier_key FROM tlog_keys WHERE valid_until IS NULL FOR UPDATE"
             )
@@ -34,14 +36,21 @@ async def rotate(
                 )
             await conn.execute(
                 "UPDATE tlog_keys SET valid_until = $1, retired_by = $2 WHERE verifier_key = $3",
-                now, new.verifier, old.verifier,
+                now,
+                new.verifier,
+                old.verifier,
             )
-            row: asyncpg.Record = await conn.fetchrow(
-                "INSERT INTO tlog_keys (verifier_key, key_name, public_key, valid_from)"
-                " VALUES ($1, $2, $3, $4) RETURNING verifier_key, key_name, public_key, valid_from,"
-                " $5::uuid AS id",
-                new.verifier, settings.log_origin, new.public_key, now, uuid.uuid5(
-                    uuid.NAMESPACE_URL, new.verifier),
+            row = required(
+                await conn.fetchrow(
+                    "INSERT INTO tlog_keys (verifier_key, key_name, public_key, valid_from)"
+                    " VALUES ($1, $2, $3, $4) RETURNING verifier_key, key_name, public_key, valid_from,"
+                    " $5::uuid AS id",
+                    new.verifier,
+                    settings.log_origin,
+                    new.public_key,
+                    now,
+                    uuid.uuid5(uuid.NAMESPACE_URL, new.verifier),
+                )
             )
             return row
 

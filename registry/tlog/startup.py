@@ -11,8 +11,6 @@ A full recomputation is ``registry log verify``.
 
 from __future__ import annotations
 
-import asyncpg
-
 from registry.db.tlog_store import (
     MissingNodes,
     committed_leaf_count,
@@ -21,13 +19,14 @@ from registry.db.tlog_store import (
     read_nodes,
     verifier_keys,
 )
+from registry.db.types import Conn
 from registry.errors import LogIntegrityError
 from registry.keys import LogKey
 from registry.tlog.merkle import leaf_hash, root_from_nodes, root_node_ids
 from registry.tlog.note import NoteError, open_note, parse_checkpoint, parse_verifier_key
 
 
-async def check_log_at_start(conn: asyncpg.Connection, key: LogKey, origin: str) -> None:
+async def check_log_at_start(conn: Conn, key: LogKey, origin: str) -> None:
     head = await read_head(conn)
     if head is None:
         raise LogIntegrityError("the log has no tree head: run `registry migrate`")
