@@ -1,0 +1,56 @@
+"""Logs: JSON lines with a request id, and never a document number or token."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+import structlog
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from registry.logging import configure_logging
+
+PERSON_ID = "630102199003071231"
+
+
+@pytest.fixture
+def json_logs(capsys: pytest.CaptureFixture[str]) -> Iterator[pytest.CaptureFixture[str]]:
+    configure_logging("json")
+    yield capsys
+    structlog.reset_defaults()
+
+
+async def test_request_lines_carry_request_id_and_no_personal_data(
+    client: AsyncTestClient[Litestar], regulator: dict[str, str],
+    json_logs: pytest.CaptureFixture[str],
+) -> None:
+    body = {"kind": "practitioner", "name": "李四", "document_type": "resident_id",
+            "document_number": PERSON_ID}
+    created = await client.post("/v1/subjects", json=body, headers={**regulator, "X-Request-ID": "req-42"})
+    assert created.status_code == 201
+    assert created.headers["x-request-id"] == "req-42"
+    bad = await client.post("/v1/subjects", headers=regulator, json={**body, "document_number": PERSON_ID[:-1] + "0"})
+    assert bad.status_code == 422
+    lookup = await client.post("/v1/subjects/lookup", headers=regulator,
+                               json={"document_type": "resident_id", "document_number": PERSON_ID})
+    assert lookup.status_code == 200
+    err = json_logs.readouterr().err
+    lines = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    finished = [line for line in lines if line["event"] == "request_finished"]
+    assert any(line["request_id"] == "req-42" and line["status"] == 201 for line in finished)
+    assert all("request_id" in line for line in finished)
+    assert PERSON_ID not in err and PERSON_ID[:-1] not in err
+    assert regulator["Authorization"].split()[1] not in err
+
+
+def test_sensitive_field_names_are_redacted(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("json")
+    try:
+        structlog.get_logger("t").info("oops", document_number=PERSON_ID, token="vcr_x")
+    finally:
+        structlog.reset_defaults()
+    err = capsys.readouterr().err
+    assert PERSON_ID not in err and "vcr_x" not in err
+    assert "[redacted]" in err
