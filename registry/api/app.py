@@ -15,7 +15,7 @@ from registry.api.admin import TokenController
 from registry.api.auth import provide_principal
 from registry.api.health import healthz, readyz
 from registry.api.middleware import request_id_middleware
-from registry.api.openapi import openapi_config
+from registry.api.openapi import StrictStructSchemaPlugin, openapi_config
 from registry.api.problems import EXCEPTION_HANDLERS
 from registry.api.subjects import AffiliationController, SubjectController
 from registry.bootstrap import close_services, open_services
@@ -34,15 +34,28 @@ def _provide_services(state: State) -> Services:
 
 
 def route_handlers() -> Sequence[ControllerRouterHandler]:
+    from registry.api.blacklist import BlacklistController
+    from registry.api.bureau import AccessRecordController, BureauController
     from registry.api.log import LOG_HANDLERS
+    from registry.api.objections import ObjectionController, RepairController
+    from registry.api.public import PUBLIC_HANDLERS
+    from registry.api.records import CreditHistoryController, RecordController
 
     return [
         healthz,
         readyz,
         SubjectController,
         AffiliationController,
+        RecordController,
+        CreditHistoryController,
+        BlacklistController,
+        ObjectionController,
+        RepairController,
         TokenController,
+        BureauController,
+        AccessRecordController,
         Router(path="/log", route_handlers=LOG_HANDLERS, tags=["audit log"]),
+        *PUBLIC_HANDLERS,
     ]
 
 
@@ -78,6 +91,7 @@ def create_app(
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[request_id_middleware],
         openapi_config=openapi_config(VERSION),
+        plugins=[StrictStructSchemaPlugin()],
         request_max_body_size=settings.max_body_bytes,
         logging_config=None,
         debug=False,

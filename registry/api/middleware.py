@@ -19,6 +19,23 @@ log = structlog.get_logger("registry.access")
 _VALID_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
+def _with_full_allow(scope: Scope, headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    # Litestar's automatic OPTIONS answer can list the methods of only one of the
+    # handlers sharing a path; answer with every method the path really accepts.
+    template = scope.get("path_template")
+    app = scope.get("app")
+    if not template or app is None:
+        return headers
+    methods: set[str] = set()
+    for route in app.routes:
+        if template in (route.path, route.path_format):
+            methods |= set(getattr(route, "methods", ()))
+    if not methods:
+        return headers
+    allow = ", ".join(sorted(methods)).encode()
+    return [(k, v) for k, v in headers if k.lower() != b"allow"] + [(b"allow", allow)]
+
+
 def request_id_middleware(app: ASGIApp) -> ASGIApp:
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
@@ -35,6 +52,8 @@ def request_id_middleware(app: ASGIApp) -> ASGIApp:
                 status["code"] = message["status"]
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", request_id.encode()))
+                if scope.get("method") == "OPTIONS" and status["code"] == 204:
+                    headers = _with_full_allow(scope, headers)
                 message["headers"] = headers
             await send(message)
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import msgspec
+from litestar._openapi.schema_generation import SchemaCreator
+from litestar._openapi.schema_generation.plugins.struct import StructSchemaPlugin
 from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
-from litestar.openapi.spec import Components, SecurityScheme
+from litestar.openapi.spec import Components, Schema, SecurityScheme
+from litestar.typing import FieldDefinition
 
 from registry.api.schemas import Problem
 
@@ -21,6 +25,10 @@ _DESCRIPTIONS = {
 }
 
 
+# Every route may answer these: malformed or unacceptable input, and overload.
+_ALWAYS = (400, 422, 503)
+
+
 def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
     return {
         status: ResponseSpec(
@@ -28,7 +36,7 @@ def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
             description=_DESCRIPTIONS[status],
             media_type="application/problem+json",
         )
-        for status in statuses
+        for status in sorted({*statuses, *_ALWAYS})
     }
 
 
@@ -52,3 +60,19 @@ def openapi_config(version: str) -> OpenAPIConfig:
         path="/schema",
         render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
     )
+
+
+class StrictStructSchemaPlugin(StructSchemaPlugin):
+    """Document ``forbid_unknown_fields`` structs as ``additionalProperties: false``.
+
+    The server refuses unknown fields (they are usually typos); saying so in the
+    schema keeps clients and fuzzers from treating that refusal as a bug.
+    """
+
+    def to_openapi_schema(self, field_definition: FieldDefinition, schema_creator: SchemaCreator) -> Schema:
+        schema = super().to_openapi_schema(field_definition, schema_creator)
+        info = msgspec.inspect.type_info(field_definition.type_)
+        if isinstance(info, msgspec.inspect.StructType) and info.forbid_unknown_fields:
+            target = schema_creator.schema_registry.get_schema_for_field_definition(field_definition)
+            target.additional_properties = False
+        return schema

@@ -221,6 +221,21 @@ def handle_unexpected(request: Request[Any, Any, Any], error: Exception) -> Resp
             instance=request.url.path,
             headers={"Retry-After": "2"},
         )
+    if isinstance(error, asyncpg.LockNotAvailableError | asyncpg.QueryCanceledError):
+        log.warning("database_busy", error=type(error).__name__)
+        return problem_response(
+            503, "Service busy", "the registry is busy writing; retry shortly",
+            "busy", instance=request.url.path, headers={"Retry-After": "1"},
+        )
+    if isinstance(error, asyncpg.DataError | asyncpg.NumericValueOutOfRangeError):
+        # A value the database cannot hold (e.g. a number beyond 64 bits) that no
+        # schema limit caught: the client's input, so a 4xx, but logged to add the limit.
+        log.warning("input_out_of_range", error_type=type(error).__name__)
+        return problem_response(
+            422, "Invalid input", "a value is out of the range the registry stores",
+            "invalid-input", instance=request.url.path, field="body",
+            accepted="numbers and dates within the documented ranges",
+        )
     log.exception("unhandled_error", error_type=type(error).__name__)
     return problem_response(
         500,

@@ -36,6 +36,9 @@ async def reserve_index(conn: Conn) -> int:
     """Next leaf index; the caller must be inside a transaction (the lock lasts until commit)."""
     if not conn.is_in_transaction():
         raise RuntimeError("reserve_index must run inside a transaction")
+    # Bounded wait for the sequence lock: under overload or a stuck writer the caller
+    # gets an error it can turn into 503 + Retry-After instead of hanging.
+    await conn.execute("SET LOCAL lock_timeout = '5s'")
     index: int = await conn.fetchval(
         "UPDATE tlog_sequence SET next_index = next_index + 1 RETURNING next_index - 1"
     )

@@ -7,6 +7,7 @@ the row exactly as the database returned it; that row is what the leaf commits t
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,6 +17,11 @@ import asyncpg
 from registry.clock import Clock
 from registry.db.audit import record, reserve_index
 from registry.db.types import Conn
+
+# Set while a task is inside an audited write. A second audited write on another
+# connection from inside the first would wait forever for the sequence lock the
+# first one holds (PostgreSQL cannot see that deadlock: one side is in Python).
+_INSIDE_WRITE: contextvars.ContextVar[bool] = contextvars.ContextVar("inside_audited_write", default=False)
 
 RowWriter = Callable[[Conn, int, datetime], Awaitable[asyncpg.Record]]
 
@@ -42,8 +48,17 @@ async def audited_write(
     """
     if conn is not None:
         return await _write_in(conn, clock, actor, action, object_type, write)
+    if _INSIDE_WRITE.get():
+        raise RuntimeError(
+            "audited_write called inside another audited write on a new connection: "
+            "pass conn= to join the outer transaction"
+        )
     async with pool.acquire() as own:
-        return await _write_in(own, clock, actor, action, object_type, write)
+        token = _INSIDE_WRITE.set(True)
+        try:
+            return await _write_in(own, clock, actor, action, object_type, write)
+        finally:
+            _INSIDE_WRITE.reset(token)
 
 
 async def _write_in(
