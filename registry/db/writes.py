@@ -15,7 +15,7 @@ from datetime import datetime
 import asyncpg
 
 from registry.clock import Clock
-from registry.db.audit import record, reserve_index
+from registry.db.audit import PENDING_INDEX, record
 from registry.db.types import Conn
 
 # Set while a task is inside an audited write. A second audited write on another
@@ -70,12 +70,12 @@ async def _write_in(
     write: RowWriter,
 ) -> Written:
     async with conn.transaction():
-        index = await reserve_index(conn)
         now = clock.now()
-        row = await write(conn, index, now)
-        await record(
+        # The row is written first with a placeholder index, outside the sequence
+        # lock; ``record`` then takes the index and stamps it in one statement.
+        row = await write(conn, PENDING_INDEX, now)
+        appended = await record(
             conn,
-            index,
             time=now,
             actor=actor,
             action=action,
@@ -83,4 +83,4 @@ async def _write_in(
             object_id=str(row["id"]),
             row=row,
         )
-    return Written(row=row, log_index=index)
+    return Written(row=appended.row or row, log_index=appended.index)

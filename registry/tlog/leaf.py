@@ -72,8 +72,12 @@ def _plain(value: Any) -> Any:
 
 
 def object_body(row: Any) -> bytes:
-    """Canonical bytes of a stored row, exactly as the database returns it."""
-    return canonical_json({k: _plain(v) for k, v in row.items()})
+    """Canonical bytes of a stored row as the database returns it, less its ``log_index``.
+
+    The leaf's own index binds the row's position in the log, so the body can be
+    committed to before the index is known.
+    """
+    return canonical_json({k: _plain(v) for k, v in row.items() if k != "log_index"})
 
 
 def commitment(salt: bytes, body: bytes) -> str:

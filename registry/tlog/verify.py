@@ -35,6 +35,7 @@ import msgspec
 
 from registry.db.types import Conn, Db
 from registry.settings import Settings
+from registry.db.audit import TABLE_OF
 from registry.tlog.leaf import decode_leaf, object_body
 from registry.tlog.merkle import EMPTY_ROOT, leaf_hash, node_hash
 from registry.tlog.note import NoteError, Verifier, open_checkpoint, parse_verifier_key
@@ -44,11 +45,7 @@ CHUNK = 10_000
 # Audited table -> the ``object_type`` its leaves name. Every table listed here
 # has a uuid ``id`` and a ``log_index`` column naming the leaf of its current
 # version. A new audited table is one line here.
-AUDITED_TABLES: dict[str, str] = {
-    "subjects": "subject",
-    "api_tokens": "token",
-    "affiliations": "affiliation",
-}
+AUDITED_TABLES: dict[str, str] = {table: object_type for object_type, table in TABLE_OF.items()}
 
 Progress = Callable[[str, int, int], None]
 
