@@ -6,13 +6,17 @@ better no service than a service that signs over a damaged history.
 
 from __future__ import annotations
 
+import os
+
 import asyncpg
 import structlog
 
+from registry.bureau.runtime import start_bureau, stop_bureau
 from registry.clock import Clock, SystemClock
+from registry.credit.expiry import start_expiry, stop_expiry
 from registry.db.embedded import database_url
 from registry.db.migrate import migrate
-from registry.db.pool import create_pool
+from registry.db.pool import ACQUIRE_TIMEOUT, create_pool
 from registry.domain.policy import Policy
 from registry.keys import load_log_key, load_pii_cipher
 from registry.services import Services
@@ -31,7 +35,13 @@ async def open_services(
     policy: Policy | None = None,
 ) -> Services:
     url = url or database_url(settings.home, settings.database_url)
-    pool = await create_pool(url, min_size=settings.pool_min, max_size=settings.pool_max)
+    # A bounded wait for a connection: overload answers 503 + Retry-After, not a hang.
+    pool = await create_pool(
+        url,
+        min_size=settings.pool_min,
+        max_size=settings.pool_max,
+        acquire_timeout=ACQUIRE_TIMEOUT,
+    )
     try:
         key = load_log_key(settings, create_dev=True)
         pii = load_pii_cipher(settings, create_dev=True)
@@ -52,17 +62,26 @@ async def open_services(
     except BaseException:
         await pool.close()
         raise
-    return Services(
+    services = Services(
         settings=settings,
         pool=pool,
         clock=clock or SystemClock(),
         pii=pii,
         integrator=integrator,
-        policy=policy or Policy(),
+        # REGISTRY_POLICY_* (README): read once here, like Settings.from_env.
+        policy=policy or Policy.from_env(os.environ),
     )
+    if settings.expiry_interval_ms:
+        # Publicity ends by itself: records and listings past their end leave publication.
+        start_expiry(services, settings.expiry_interval_ms / 1000)
+    # Bureau access records are buffered; stopping flushes them (close_services).
+    start_bureau(services)
+    return services
 
 
 async def close_services(services: Services) -> None:
+    await stop_expiry(services)
+    await stop_bureau(services)
     await services.integrator.stop()
     await services.pool.close()
 

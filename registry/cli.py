@@ -12,6 +12,7 @@ import asyncio
 import sys
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import replace
 from typing import Any
 
 import asyncpg
@@ -70,6 +71,7 @@ async def _dev_regulator_token(settings: Settings, pool: asyncpg.Pool) -> int:
     from registry.clock import SystemClock
     from registry.keys import load_log_key
     from registry.tlog.integrator import initialise_log, integrate_once
+    from registry.tlog.startup import check_log_at_start
     from registry.tokens import issue_token
 
     existing = await pool.fetchval(
@@ -85,6 +87,9 @@ async def _dev_regulator_token(settings: Settings, pool: asyncpg.Pool) -> int:
     key = load_log_key(settings, create_dev=True)
     async with pool.acquire() as conn:
         await initialise_log(conn, key, settings.log_origin)
+        # The start-up cross-check before the first write: never append to a damaged log
+        # (serve would refuse it a moment later, but the token's leaf would be written).
+        await check_log_at_start(conn, key, settings.log_origin)
     token, _ = await issue_token(
         pool, SystemClock(), role="regulator", name="development regulator", actor=CLI_ACTOR
     )
@@ -240,6 +245,24 @@ def cmd_log_check(args: argparse.Namespace) -> int:
     return code
 
 
+def cmd_expire(_: argparse.Namespace) -> int:
+    from registry.bootstrap import close_services, open_services
+    from registry.credit.expiry import expire_once
+
+    settings = replace(_settings(), expiry_interval_ms=0)
+
+    async def work() -> int:
+        services = await open_services(settings)
+        try:
+            result = await expire_once(services, actor=CLI_ACTOR)
+        finally:
+            await close_services(services)
+        print(f"expired {result.records} records and removed {result.listings} listings")
+        return 0
+
+    return _run(work())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="registry",
@@ -280,6 +303,13 @@ def build_parser() -> argparse.ArgumentParser:
     rev.set_defaults(func=cmd_keys_revoke)
     lst = ksub.add_parser("list", help="list API tokens (never their secrets)")
     lst.set_defaults(func=cmd_keys_list)
+
+    exp = sub.add_parser("expire", help="one expiry pass: end the publicity of what reached its end",
+                         description="Records past their publicity end leave publication and "
+                         "listings past their planned removal are removed (period_ended), each "
+                         "as a logged change. The service also does this every "
+                         "REGISTRY_EXPIRY_INTERVAL_MS.")
+    exp.set_defaults(func=cmd_expire)
 
     log = sub.add_parser("log", help="verify the audit log")
     lsub = log.add_subparsers(dest="log_command", required=True, metavar="ACTION")

@@ -65,6 +65,9 @@ class Settings:
     log_format: str = "auto"
     # Largest request body accepted, in bytes.
     max_body_bytes: int = 4 * 1024 * 1024
+    # How often the service ends the publicity of what reached its end (0: never; use
+    # `registry expire` from a scheduler instead).
+    expiry_interval_ms: int = 60_000
 
     @property
     def keys_dir(self) -> Path:
@@ -121,4 +124,5 @@ class Settings:
             pool_max=pool_max,
             log_format=log_format,
             max_body_bytes=_int(env, "REGISTRY_MAX_BODY_BYTES", 4 * 1024 * 1024, 1024, 1 << 30),
+            expiry_interval_ms=_int(env, "REGISTRY_EXPIRY_INTERVAL_MS", 60_000, 0, 86_400_000),
         )

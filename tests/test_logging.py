@@ -19,7 +19,7 @@ PERSON_ID = "630102199003071231"
 def json_logs(capsys: pytest.CaptureFixture[str]) -> Iterator[pytest.CaptureFixture[str]]:
     configure_logging("json")
     yield capsys
-    structlog.reset_defaults()
+    configure_logging("console")
 
 
 async def test_request_lines_carry_request_id_and_no_personal_data(
@@ -50,7 +50,7 @@ def test_sensitive_field_names_are_redacted(capsys: pytest.CaptureFixture[str]) 
     try:
         structlog.get_logger("t").info("oops", document_number=PERSON_ID, token="vcr_x")
     finally:
-        structlog.reset_defaults()
+        configure_logging("console")
     err = capsys.readouterr().err
     assert PERSON_ID not in err and "vcr_x" not in err
     assert "[redacted]" in err

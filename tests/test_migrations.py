@@ -7,7 +7,13 @@ import asyncio
 import asyncpg
 import pytest
 
-from registry.db.migrate import Migration, MigrationError, load_migrations, migrate, pending_migrations
+from registry.db.migrate import (
+    Migration,
+    MigrationError,
+    load_migrations,
+    migrate,
+    pending_migrations,
+)
 from tests.conftest import PgServer
 
 

@@ -210,7 +210,13 @@ def handle_unexpected(request: Request[Any, Any, Any], error: Exception) -> Resp
         | asyncpg.InterfaceError
         | asyncpg.CannotConnectNowError
         | asyncpg.TooManyConnectionsError
-        | asyncpg.PostgresConnectionError,
+        | asyncpg.PostgresConnectionError
+        # PostgreSQL stopping or restarting: "terminating connection due to administrator
+        # command", a crash of another backend, and asyncpg's own state error when the
+        # connection dies under a query (seen while the server shuts down).
+        | asyncpg.AdminShutdownError
+        | asyncpg.CrashShutdownError
+        | asyncpg.InternalClientError,
     ):
         log.warning("database_unavailable", error=type(error).__name__)
         return problem_response(

@@ -41,6 +41,15 @@ TABLE_OF: dict[str, str] = {
 # What a writer stores in ``log_index`` before ``record`` knows the real index.
 PENDING_INDEX = -1
 _INDEX_MARK = b'"index":0,'
+_APPEND_SQL = (
+    "WITH s AS (UPDATE tlog_sequence SET next_index = next_index + 1"
+    "           RETURNING next_index - 1 AS idx),"
+    " l AS (INSERT INTO tlog_leaves (idx, leaf, created_at)"
+    "       SELECT idx, $1::bytea || convert_to(idx::text, 'UTF8') || $2::bytea, $3 FROM s"
+    "       RETURNING idx, leaf),"
+    " o AS (INSERT INTO tlog_objects (log_index, object_type, object_id, body, salt)"
+    "       SELECT idx, $4, $5, $6, $7 FROM l RETURNING log_index) "
+)
 
 
 @dataclass(frozen=True)
@@ -86,22 +95,16 @@ async def record(
     tail = b"," + tail
     table = TABLE_OF.get(object_type)
     stamp = (
-        f"UPDATE {table} t SET log_index = o.log_index FROM o WHERE t.id = $8 RETURNING t.*"  # noqa: S608 - table names come from TABLE_OF
+        f"UPDATE {table} t SET log_index = o.log_index FROM o WHERE t.id = $8 RETURNING t.*"  # noqa: S608 - names from TABLE_OF
         if table
         else "SELECT o.log_index FROM o WHERE $8::text IS NOT NULL"
     )
     # Bounded wait for the sequence lock: under overload or a stuck writer the caller
     # gets an error it can turn into 503 + Retry-After instead of hanging.
     await conn.execute("SET LOCAL lock_timeout = '5s'")
+    sql = _APPEND_SQL + stamp
     stored = await conn.fetchrow(
-        "WITH s AS (UPDATE tlog_sequence SET next_index = next_index + 1"
-        "           RETURNING next_index - 1 AS idx),"
-        " l AS (INSERT INTO tlog_leaves (idx, leaf, created_at)"
-        "       SELECT idx, $1::bytea || convert_to(idx::text, 'UTF8') || $2::bytea, $3 FROM s"
-        "       RETURNING idx, leaf),"
-        " o AS (INSERT INTO tlog_objects (log_index, object_type, object_id, body, salt)"
-        "       SELECT idx, $4, $5, $6, $7 FROM l RETURNING log_index)"
-        f" {stamp}",
+        sql,
         head,
         tail,
         time,

@@ -76,6 +76,9 @@ class Policy(msgspec.Struct, frozen=True, kw_only=True):
     mask_keep_head: int = 6
     mask_keep_tail: int = 4
     mask_char: str = "*"
+    # Requests per minute one bureau token may make (a token bucket of that size,
+    # refilled continuously; counted per server process). 0 switches the limit off.
+    bureau_rate_per_minute: int = 600
 
     def __post_init__(self) -> None:
         for name in (
@@ -91,6 +94,7 @@ class Policy(msgspec.Struct, frozen=True, kw_only=True):
             "revocation_unpublish_working_days",
             "mask_keep_head",
             "mask_keep_tail",
+            "bureau_rate_per_minute",
         ):
             value = getattr(self, name)
             # bool is an int subclass; True months is a configuration mistake.

@@ -244,8 +244,11 @@ class Integrator:
                             Unavailable("the audit log is damaged", retry_after=60)
                         )
                 self._waiters.clear()
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
-                # Database gone or busy: keep the waiters, try again shortly.
+            except Exception as error:
+                # Database gone or busy (OSError, PostgresError, InterfaceError, and also
+                # asyncpg's InternalClientError when a connection dies mid-operation): keep
+                # the waiters, try again shortly. Any escape here would end this task
+                # silently and every later write would wait out its patience for a receipt.
                 log.warning("log_integration_retry", error=type(error).__name__)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)

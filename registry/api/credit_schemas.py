@@ -1,0 +1,325 @@
+"""Request and response types of the credit routes (records, list, objections, repairs).
+
+Amounts are in 萬元 as decimal strings (``"12.5"``): exact, never floats. JSON
+numbers are accepted too and kept exactly as written, but strings are preferred
+because many JSON tools turn numbers into binary floats.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+import asyncpg
+import msgspec
+from msgspec import Meta, Struct
+
+from registry.api.schemas import Code, Receipt
+
+Text = Annotated[str, Meta(min_length=1, max_length=2000)]
+LongText = Annotated[str, Meta(min_length=1, max_length=20000)]
+Short = Annotated[str, Meta(min_length=1, max_length=200)]
+Amount = Annotated[Decimal, Meta(description='萬元, at most 6 decimals, as a string e.g. "12.5"')]
+PenaltyTypeName = Literal["warning", "fine", "confiscation", "suspension_order",
+                          "licence_suspension", "licence_revocation", "detention", "other"]
+GradeName = Literal["minor", "general", "serious"]
+Version = Annotated[int, Meta(ge=1, description="the version you read; 409 if it moved on")]
+
+
+class RecordIn(Struct, forbid_unknown_fields=True, kw_only=True):
+    """A credit record. For a penalty every 雙公示 mandatory item is required."""
+
+    subject_id: uuid.UUID
+    record_kind: Literal["penalty", "filing", "commendation", "dishonesty_other"]
+    grade: GradeName | None = None
+    decision_number: Short | None = None
+    violation_type: Short | None = None
+    facts: LongText
+    legal_basis: Text | None = None
+    penalty_types: Annotated[list[PenaltyTypeName], Meta(max_length=8)] = []
+    penalty_content: Text | None = None
+    fine_amount: Amount | None = None
+    confiscation_amount: Amount | None = None
+    licence_name: Short | None = None
+    licence_number: Short | None = None
+    decision_date: date
+    valid_until: date | None = None
+    authority_name: Short
+    authority_code: Code
+    source_name: Short
+    source_code: Code
+    remarks: Text | None = None
+
+
+class RecordCorrection(Struct, forbid_unknown_fields=True, kw_only=True):
+    """A correction: the fields to change; the record keeps its id, gains a version."""
+
+    version: Version
+    note: Text
+    grade: GradeName | None = None
+    decision_number: Short | None = None
+    violation_type: Short | None = None
+    facts: LongText | None = None
+    legal_basis: Text | None = None
+    penalty_types: Annotated[list[PenaltyTypeName], Meta(max_length=8)] | None = None
+    penalty_content: Text | None = None
+    fine_amount: Amount | None = None
+    confiscation_amount: Amount | None = None
+    licence_name: Short | None = None
+    licence_number: Short | None = None
+    decision_date: date | None = None
+    valid_until: date | None = None
+    authority_name: Short | None = None
+    authority_code: Code | None = None
+    source_name: Short | None = None
+    source_code: Code | None = None
+    remarks: Text | None = None
+
+    def changes(self) -> dict[str, Any]:
+        return {f: getattr(self, f) for f in self.__struct_fields__
+                if f not in ("version", "note") and getattr(self, f) is not None}
+
+
+class Revocation(Struct, forbid_unknown_fields=True, kw_only=True):
+    version: Version
+    reason: Text
+
+
+class CreditRecord(Struct, kw_only=True):
+    id: uuid.UUID
+    subject_id: uuid.UUID
+    record_kind: str
+    grade: str | None
+    decision_number: str | None
+    violation_type: str | None
+    facts: str
+    legal_basis: str | None
+    penalty_types: list[str]
+    penalty_content: str | None
+    fine_amount: Decimal | None
+    confiscation_amount: Decimal | None
+    licence_name: str | None
+    licence_number: str | None
+    decision_date: date
+    valid_until: date | None
+    authority_name: str
+    authority_code: str
+    source_name: str
+    source_code: str
+    remarks: str | None
+    published: bool
+    publicity_start: date
+    repair_from: date
+    publicity_end: date | None
+    publicity_deadline: date | None = None
+    publicity_reason: str
+    status: str
+    publication_ended_on: date | None
+    status_reason: str | None
+    under_objection: bool
+    previous_log_index: int | None
+    correction_note: str | None
+    version: int
+    created_at: datetime
+    created_by: str
+    updated_at: datetime
+    updated_by: str
+    log_index: int
+    receipt: Receipt | None = None
+
+
+class RecordPage(Struct):
+    items: list[CreditRecord]
+    next_cursor: str | None
+
+
+class Proposal(Struct, forbid_unknown_fields=True, kw_only=True):
+    subject_id: uuid.UUID
+    criterion: Text
+    legal_basis: Text
+    record_ids: Annotated[list[uuid.UUID], Meta(min_length=1, max_length=100)]
+
+
+class Notice(Struct, forbid_unknown_fields=True, kw_only=True):
+    channel: Short
+    on: date | None = None
+    version: Version | None = None
+
+
+class Listing(Struct, forbid_unknown_fields=True, kw_only=True):
+    planned_removal_on: date | None = None
+    version: Version | None = None
+
+
+class Removal(Struct, forbid_unknown_fields=True, kw_only=True):
+    reason: Literal["period_ended", "credit_repair_approved", "decision_revoked",
+                    "decision_corrected"]
+    version: Version | None = None
+
+
+class Withdrawal(Struct, forbid_unknown_fields=True, kw_only=True):
+    reason: Text
+    version: Version | None = None
+
+
+class BlacklistEntry(Struct, kw_only=True):
+    id: uuid.UUID
+    subject_id: uuid.UUID
+    criterion: str
+    legal_basis: str
+    record_ids: list[uuid.UUID]
+    state: str
+    proposed_on: date
+    notified_on: date | None
+    notice_channel: str | None
+    objection_deadline: date | None
+    listed_on: date | None
+    planned_removal_on: date | None
+    removed_on: date | None
+    removal_reason: str | None
+    withdrawn_on: date | None
+    withdrawal_reason: str | None
+    pending_objection: bool
+    under_objection: bool
+    version: int
+    created_at: datetime
+    created_by: str
+    updated_at: datetime
+    updated_by: str
+    log_index: int
+    receipt: Receipt | None = None
+
+
+class BlacklistPage(Struct):
+    items: list[BlacklistEntry]
+    next_cursor: str | None
+
+
+TargetType = Literal["credit_record", "blacklist_entry"]
+
+
+class ObjectionIn(Struct, forbid_unknown_fields=True, kw_only=True):
+    target_type: TargetType
+    target_id: uuid.UUID
+    grounds: LongText
+
+
+class RecordCorrectionFields(Struct, forbid_unknown_fields=True, kw_only=True):
+    grade: GradeName | None = None
+    decision_number: Short | None = None
+    violation_type: Short | None = None
+    facts: LongText | None = None
+    legal_basis: Text | None = None
+    penalty_types: Annotated[list[PenaltyTypeName], Meta(max_length=8)] | None = None
+    penalty_content: Text | None = None
+    fine_amount: Amount | None = None
+    confiscation_amount: Amount | None = None
+    licence_name: Short | None = None
+    licence_number: Short | None = None
+    decision_date: date | None = None
+    valid_until: date | None = None
+    remarks: Text | None = None
+
+    def changes(self) -> dict[str, Any]:
+        return {f: getattr(self, f) for f in self.__struct_fields__ if getattr(self, f) is not None}
+
+
+class ObjectionDecision(Struct, forbid_unknown_fields=True, kw_only=True):
+    """Upheld needs ``action``: revoke, or correct with ``corrections``; rejected takes neither."""
+
+    outcome: Literal["upheld", "rejected"]
+    note: Text | None = None
+    action: Literal["revoke", "correct"] | None = None
+    corrections: RecordCorrectionFields | None = None
+
+
+class Objection(Struct, kw_only=True):
+    id: uuid.UUID
+    target_type: str
+    target_id: uuid.UUID
+    subject_id: uuid.UUID
+    filed_by: str
+    grounds: str
+    state: str
+    filed_on: date
+    decide_due: date
+    answer_due: date
+    decided_on: date | None
+    decision_note: str | None
+    decision_action: str | None
+    version: int
+    created_at: datetime
+    created_by: str
+    updated_at: datetime
+    updated_by: str
+    log_index: int
+    receipt: Receipt | None = None
+
+
+class ObjectionWritten(Struct, kw_only=True):
+    objection: Objection
+    target_log_index: int
+    receipt: Receipt
+
+
+class ObjectionPage(Struct):
+    items: list[Objection]
+    next_cursor: str | None
+
+
+class RepairIn(Struct, forbid_unknown_fields=True, kw_only=True):
+    target_type: TargetType
+    target_id: uuid.UUID
+    grounds: LongText
+
+
+class RepairDecision(Struct, forbid_unknown_fields=True, kw_only=True):
+    note: Text | None = None
+
+
+class Repair(Struct, kw_only=True):
+    id: uuid.UUID
+    target_type: str
+    target_id: uuid.UUID
+    subject_id: uuid.UUID
+    route: str
+    grounds: str
+    state: str
+    applied_on: date
+    decided_on: date | None
+    decision_note: str | None
+    version: int
+    created_at: datetime
+    created_by: str
+    updated_at: datetime
+    updated_by: str
+    log_index: int
+    receipt: Receipt | None = None
+
+
+class RepairPage(Struct):
+    items: list[Repair]
+    next_cursor: str | None
+
+
+class HistoryItem(Struct, kw_only=True):
+    """One audited version: the leaf (public) and the stored row it commits to."""
+
+    object_type: str
+    object_id: str
+    log_index: int
+    action: str
+    actor: str
+    time: str
+    row: dict[str, Any]
+
+
+def view(kind: type[Any], row: asyncpg.Record, receipt: Receipt | None = None) -> Any:
+    """A response struct from a database row (plus the receipt of the write, if any)."""
+    data = dict(row)
+    if receipt is not None:
+        data["receipt"] = msgspec.structs.asdict(receipt)
+    return msgspec.convert(data, kind)
+

@@ -1,0 +1,154 @@
+"""Routes for objections (異議) and credit repair (信用修復).
+
+Regulators and bureaus file objections and repair applications on a subject's
+behalf; only regulators decide them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from litestar import Controller, get, post
+from litestar.params import Parameter
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
+
+from registry.api.auth import BEARER, requires
+from registry.api.credit_schemas import (
+    Objection,
+    ObjectionDecision,
+    ObjectionIn,
+    ObjectionPage,
+    ObjectionWritten,
+    Repair,
+    RepairDecision,
+    RepairIn,
+    RepairPage,
+    view,
+)
+from registry.api.openapi import problem_responses
+from registry.credit import objections, repairs
+from registry.credit.common import decode_cursor, encode_cursor, fetch
+from registry.db.writes import Written
+from registry.errors import InvalidInput
+from registry.services import Services
+from registry.tokens import Principal
+
+_WRITE = problem_responses(400, 401, 403, 404, 409, 422)
+
+
+async def _objection_answer(services: Services, main: Written, target: Written) -> ObjectionWritten:
+    receipt = await services.receipt(target.log_index)
+    return ObjectionWritten(objection=view(Objection, main.row), target_log_index=target.log_index,
+                            receipt=receipt)
+
+
+class ObjectionController(Controller):
+    path = "/v1/objections"
+    tags = ["objections"]
+    security = BEARER
+
+    @post("/", guards=[requires("regulator", "bureau")], status_code=HTTP_201_CREATED,
+          responses=_WRITE, summary="File an objection against a record or a listing",
+          description="The record or listing shows `under_objection: true` (異議處理中) until a "
+                      "regulator decides. Deadlines in working days from policy.")
+    async def file(self, data: ObjectionIn, services: Services,
+                   principal: Principal) -> ObjectionWritten:
+        filed, marked = await objections.file(services, principal.actor, principal.role,
+                                              data.target_type, data.target_id, data.grounds)
+        return await _objection_answer(services, filed, marked)
+
+    @get("/", guards=[requires("regulator")], responses=problem_responses(400, 401, 403, 422),
+         summary="List objections: pending (state=filed) or overdue (keyset by id)")
+    async def list_objections(
+        self,
+        services: Services,
+        wanted: Annotated[str | None, Parameter(query="state", description="filed, upheld or rejected")] = None,
+        overdue: Annotated[bool, Parameter(description="still filed after answer_due")] = False,
+        subject_id: uuid.UUID | None = None,
+        cursor: Annotated[str | None, Parameter(max_length=200)] = None,
+        limit: Annotated[int, Parameter(ge=1, le=500)] = 50,
+    ) -> ObjectionPage:
+        if wanted is not None and wanted not in ("filed", "upheld", "rejected"):
+            raise InvalidInput("state", f"unknown state {wanted!r}", "filed, upheld, rejected")
+        after = decode_cursor(cursor, (uuid.UUID,))[0] if cursor else None
+        rows = await objections.list_objections(services, state=wanted, overdue=overdue,
+                                                subject_id=subject_id, after=after, limit=limit)
+        next_cursor = encode_cursor(rows[-1]["id"]) if len(rows) == limit else None
+        return ObjectionPage(items=[view(Objection, r) for r in rows], next_cursor=next_cursor)
+
+    @get("/{objection_id:uuid}", guards=[requires("regulator", "bureau")],
+         responses=problem_responses(401, 403, 404), summary="Read an objection")
+    async def read(self, objection_id: uuid.UUID, services: Services) -> Objection:
+        objection: Objection = view(Objection, await fetch(services, "objection", objection_id))
+        return objection
+
+    @post("/{objection_id:uuid}/decide", guards=[requires("regulator")], status_code=HTTP_200_OK,
+          responses=_WRITE, summary="Decide an objection once: upheld (revoke or correct) or rejected")
+    async def decide(self, objection_id: uuid.UUID, data: ObjectionDecision, services: Services,
+                     principal: Principal) -> ObjectionWritten:
+        decided, changed = await objections.decide(
+            services, principal.actor, objection_id, upheld=data.outcome == "upheld",
+            note=data.note, action=data.action,
+            corrections=data.corrections.changes() if data.corrections else None)
+        return await _objection_answer(services, decided, changed)
+
+
+class RepairController(Controller):
+    path = "/v1/repairs"
+    tags = ["credit repair"]
+    security = BEARER
+
+    @post("/", guards=[requires("regulator", "bureau")], status_code=HTTP_201_CREATED,
+          responses=_WRITE, summary="Apply for credit repair of a record or a listing",
+          description="Accepted from the end of the minimum publicity period while still "
+                      "published (409 naming the dates otherwise). Repair is free.")
+    async def apply(self, data: RepairIn, services: Services, principal: Principal) -> Repair:
+        written = await repairs.apply(services, principal.actor, data.target_type, data.target_id,
+                                      data.grounds)
+        repair: Repair = view(Repair, written.row, await services.receipt(written.log_index))
+        return repair
+
+    @get("/", guards=[requires("regulator")], responses=problem_responses(400, 401, 403, 422),
+         summary="List repair applications (state=applied for pending; keyset by id)")
+    async def list_repairs(
+        self,
+        services: Services,
+        wanted: Annotated[str | None, Parameter(query="state", description="applied, approved or rejected")] = None,
+        subject_id: uuid.UUID | None = None,
+        cursor: Annotated[str | None, Parameter(max_length=200)] = None,
+        limit: Annotated[int, Parameter(ge=1, le=500)] = 50,
+    ) -> RepairPage:
+        if wanted is not None and wanted not in ("applied", "approved", "rejected"):
+            raise InvalidInput("state", f"unknown state {wanted!r}", "applied, approved, rejected")
+        after = decode_cursor(cursor, (uuid.UUID,))[0] if cursor else None
+        rows = await repairs.list_repairs(services, state=wanted, subject_id=subject_id,
+                                          after=after, limit=limit)
+        next_cursor = encode_cursor(rows[-1]["id"]) if len(rows) == limit else None
+        return RepairPage(items=[view(Repair, r) for r in rows], next_cursor=next_cursor)
+
+    @get("/{repair_id:uuid}", guards=[requires("regulator", "bureau")],
+         responses=problem_responses(401, 403, 404), summary="Read a repair application")
+    async def read(self, repair_id: uuid.UUID, services: Services) -> Repair:
+        repair: Repair = view(Repair, await fetch(services, "repair", repair_id))
+        return repair
+
+    @post("/{repair_id:uuid}/approve", guards=[requires("regulator")], status_code=HTTP_200_OK,
+          responses=_WRITE, summary="Approve: publication of the record or listing ends today")
+    async def approve(self, repair_id: uuid.UUID, data: RepairDecision, services: Services,
+                      principal: Principal) -> Repair:
+        return await self._decide(repair_id, True, data, services, principal)
+
+    @post("/{repair_id:uuid}/reject", guards=[requires("regulator")], status_code=HTTP_200_OK,
+          responses=_WRITE, summary="Reject: the record stays published; the subject may apply again")
+    async def reject(self, repair_id: uuid.UUID, data: RepairDecision, services: Services,
+                     principal: Principal) -> Repair:
+        return await self._decide(repair_id, False, data, services, principal)
+
+    async def _decide(self, repair_id: uuid.UUID, approve: bool, data: RepairDecision,
+                      services: Services, principal: Principal) -> Repair:
+        written, changed = await repairs.decide(services, principal.actor, repair_id,
+                                                approve=approve, note=data.note)
+        last = changed.log_index if changed else written.log_index
+        repair: Repair = view(Repair, written.row, await services.receipt(last))
+        return repair

@@ -1,0 +1,184 @@
+"""Regulator routes for credit records: record, read, list, correct, revoke, history."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, Response, get, post
+from litestar.openapi import ResponseSpec
+from litestar.params import Parameter
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
+
+from registry.api.auth import BEARER, requires
+from registry.api.credit_schemas import (
+    CreditRecord,
+    HistoryItem,
+    RecordCorrection,
+    RecordIn,
+    RecordPage,
+    Revocation,
+    view,
+)
+from registry.api.openapi import problem_responses
+from registry.credit import history, idempotency, records
+from registry.credit.common import decode_cursor, encode_cursor
+from registry.errors import InvalidInput, RegistryError
+from registry.services import Services
+from registry.tlog.leaf import decode_leaf
+from registry.tokens import Principal
+
+_TYPE_BASE = "https://registry.example/problems/"
+
+
+def problem_bytes(error: RegistryError, path: str) -> bytes:
+    """The body ``problems.handle_registry_error`` would send, for storing with a key."""
+    extra = {k: v for k, v in error.extra.items() if v is not None and k != "retry_after"}
+    return msgspec.json.encode({"type": _TYPE_BASE + error.type_slug, "title": error.title,
+                                "status": error.status, "detail": error.detail,
+                                "instance": path, **extra})
+
+
+class RecordController(Controller):
+    path = "/v1/records"
+    tags = ["credit records"]
+    security = BEARER
+
+    @post(
+        "/",
+        guards=[requires("regulator")],
+        status_code=HTTP_201_CREATED,
+        responses={201: ResponseSpec(data_container=CreditRecord, description="The record"),
+                   **problem_responses(400, 401, 403, 409, 422)},
+        summary="Record a penalty or another credit fact against a subject",
+        description=(
+            "Validates every 雙公示 item (authority and source credit codes with their check "
+            "character), computes the publicity window from the grade and penalty types and "
+            "stores the 公示截止期. Amounts in 萬元 as decimal strings. A decision number is "
+            "unique per authority credit code (409). Send `Idempotency-Key` to retry safely: "
+            "the same key and body replays the first answer; the same key with another body is 422."
+        ),
+    )
+    async def create(
+        self,
+        request: Request[Any, Any, Any],
+        data: RecordIn,
+        services: Services,
+        principal: Principal,
+        idempotency_key: Annotated[
+            str | None, Parameter(header="Idempotency-Key", required=False, max_length=200)
+        ] = None,
+    ) -> Response[bytes]:
+        fields = {f: getattr(data, f) for f in data.__struct_fields__ if f != "subject_id"}
+
+        async def work() -> tuple[int, bytes]:
+            written = await records.create_record(services, principal.actor, data.subject_id, fields)
+            receipt = await services.receipt(written.log_index)
+            return 201, msgspec.json.encode(view(CreditRecord, written.row, receipt))
+
+        canonical = msgspec.json.encode(msgspec.to_builtins(data), order="sorted")
+        status, body, replayed = await idempotency.run_once(
+            services, principal.token_id, idempotency_key,
+            b"POST /v1/records\n" + canonical, work,
+            lambda error: problem_bytes(error, request.url.path),
+        )
+        media = "application/problem+json" if status >= 400 else "application/json"
+        headers = {"Idempotent-Replayed": "true"} if replayed else None
+        return Response(content=body, status_code=status, media_type=media, headers=headers)
+
+    @get(
+        "/",
+        guards=[requires("regulator")],
+        responses=problem_responses(400, 401, 403, 422),
+        summary="List records, newest decision first (keyset pagination)",
+    )
+    async def list_records(
+        self,
+        services: Services,
+        subject_id: uuid.UUID | None = None,
+        authority_code: Annotated[str | None, Parameter(max_length=40)] = None,
+        grade: Annotated[str | None, Parameter(description="minor, general or serious")] = None,
+        status: Annotated[str | None, Parameter(description=", ".join(records.STATUSES))] = None,
+        date_from: Annotated[date | None, Parameter(description="decision date from")] = None,
+        date_to: Annotated[date | None, Parameter(description="decision date to")] = None,
+        cursor: Annotated[str | None, Parameter(max_length=200)] = None,
+        limit: Annotated[int, Parameter(ge=1, le=500)] = 50,
+    ) -> RecordPage:
+        if grade is not None and grade not in ("minor", "general", "serious"):
+            raise InvalidInput("grade", f"unknown grade {grade!r}", "minor, general, serious")
+        if status is not None and status not in records.STATUSES:
+            raise InvalidInput("status", f"unknown status {status!r}", ", ".join(records.STATUSES))
+        after = decode_cursor(cursor, (date, uuid.UUID)) if cursor else None
+        rows = await records.list_records(
+            services, subject_id=subject_id, authority_code=authority_code, grade=grade,
+            status=status, date_from=date_from, date_to=date_to,
+            after=(after[0], after[1]) if after else None, limit=limit,
+        )
+        next_cursor = (encode_cursor(rows[-1]["decision_date"], rows[-1]["id"])
+                       if len(rows) == limit else None)
+        return RecordPage(items=[view(CreditRecord, r) for r in rows], next_cursor=next_cursor)
+
+    @get("/{record_id:uuid}", guards=[requires("regulator")],
+         responses=problem_responses(401, 403, 404), summary="Read a record's current version")
+    async def read(self, record_id: uuid.UUID, services: Services) -> CreditRecord:
+        record: CreditRecord = view(CreditRecord, await records.get_record(services, record_id))
+        return record
+
+    @get("/{record_id:uuid}/versions", guards=[requires("regulator")],
+         responses=problem_responses(401, 403, 404),
+         summary="Every version of a record, oldest first, each with its audit-log index")
+    async def versions(self, record_id: uuid.UUID, services: Services) -> list[HistoryItem]:
+        await records.get_record(services, record_id)
+        rows = await services.pool.fetch(
+            "SELECT o.object_type, o.object_id, o.log_index, o.body, l.leaf FROM tlog_objects o"
+            " JOIN tlog_leaves l ON l.idx = o.log_index WHERE o.object_type = 'credit_record'"
+            " AND o.object_id = $1 ORDER BY o.log_index", str(record_id))
+        return [history_item(r) for r in rows]
+
+    @post("/{record_id:uuid}/correct", guards=[requires("regulator")], status_code=HTTP_200_OK,
+          responses=problem_responses(400, 401, 403, 404, 409, 422),
+          summary="Correct a record: a new version pointing to the one it replaces")
+    async def correct(self, record_id: uuid.UUID, data: RecordCorrection, services: Services,
+                      principal: Principal) -> CreditRecord:
+        written = await records.correct_record(services, principal.actor, record_id, data.version,
+                                               data.changes(), data.note)
+        record: CreditRecord = view(CreditRecord, written.row,
+                                    await services.receipt(written.log_index))
+        return record
+
+    @post("/{record_id:uuid}/revoke", guards=[requires("regulator")], status_code=HTTP_200_OK,
+          responses=problem_responses(400, 401, 403, 404, 409, 422),
+          summary="Revoke a record: out of publication at once, kept for regulators")
+    async def revoke(self, record_id: uuid.UUID, data: Revocation, services: Services,
+                     principal: Principal) -> CreditRecord:
+        written = await records.revoke_record(services, principal.actor, record_id, data.version,
+                                              data.reason)
+        record: CreditRecord = view(CreditRecord, written.row,
+                                    await services.receipt(written.log_index))
+        return record
+
+
+def history_item(row: Any) -> HistoryItem:
+    leaf = decode_leaf(bytes(row["leaf"]))
+    return HistoryItem(object_type=row["object_type"], object_id=row["object_id"],
+                       log_index=row["log_index"], action=leaf.action, actor=leaf.actor,
+                       time=leaf.time, row=msgspec.json.decode(bytes(row["body"])))
+
+
+class CreditHistoryController(Controller):
+    path = "/v1/subjects"
+    tags = ["credit records"]
+    security = BEARER
+
+    @get("/{subject_id:uuid}/credit-history", guards=[requires("regulator")],
+         responses=problem_responses(401, 403, 404),
+         summary="A subject's full credit history",
+         description="Every version of every record, listing, objection and repair of the "
+                     "subject, in log order, each with its audit-log index, leaf fields and row.")
+    async def credit_history(self, subject_id: uuid.UUID, services: Services) -> list[HistoryItem]:
+        rows = await history.subject_credit_history(services, subject_id)
+        return [history_item(r) for r in rows]
+
+

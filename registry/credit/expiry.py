@@ -1,0 +1,123 @@
+"""Expiry: what reached the end of its publicity leaves publication by itself.
+
+``expire_once`` is one pass (the ``registry expire`` command and each tick of
+the scheduled task): every published record whose ``publicity_end`` has come
+becomes ``expired`` (``record.expire``), every listed entry whose
+``planned_removal_on`` has come is removed with reason ``period_ended``
+(``blacklist.remove``). Each is its own audited change, so a crash mid-pass
+leaves the rest for the next pass; two passes racing on one row cannot both
+win (compare-and-set on version), the loser's 409 is skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+
+import structlog
+
+from registry.clock import today
+from registry.credit import blacklist as entries
+from registry.credit.common import update_versioned
+from registry.domain.blacklist import RemovalReason
+from registry.errors import Conflict
+from registry.services import Services
+
+log = structlog.get_logger(__name__)
+ACTOR = "system:expiry"
+DEFAULT_INTERVAL_S = 60.0
+_BATCH = 500
+
+
+@dataclass
+class ExpiryResult:
+    records: int = 0
+    listings: int = 0
+
+
+async def expire_once(services: Services, actor: str = ACTOR) -> ExpiryResult:
+    on = today(services.clock)
+    result = ExpiryResult()
+    while True:
+        due = await services.pool.fetch(
+            "SELECT id, version, publicity_end FROM credit_records WHERE status = 'published'"
+            " AND publicity_end <= $1 ORDER BY publicity_end, id LIMIT $2", on, _BATCH)
+        for row in due:
+            with contextlib.suppress(Conflict):
+                await update_versioned(
+                    services, actor=actor, action="record.expire", object_type="credit_record",
+                    object_id=row["id"], version=row["version"],
+                    changes={"status": "expired", "publication_ended_on": row["publicity_end"],
+                             "status_reason": "period_ended"})
+                result.records += 1
+        if len(due) < _BATCH:
+            break
+    while True:
+        listed = await services.pool.fetch(
+            "SELECT id FROM blacklist_entries WHERE state = 'listed' AND planned_removal_on <= $1"
+            " ORDER BY planned_removal_on, id LIMIT $2", on, _BATCH)
+        for row in listed:
+            with contextlib.suppress(Conflict):
+                await entries.remove(services, actor, row["id"], RemovalReason.period_ended.value, None)
+                result.listings += 1
+        if len(listed) < _BATCH:
+            break
+    if result.records or result.listings:
+        log.info("expiry_pass", records=result.records, listings=result.listings, day=on.isoformat())
+    return result
+
+
+class ExpiryTask:
+    """Runs ``expire_once`` every ``interval`` seconds until stopped; a failed pass is logged
+    and retried at the next tick (the service keeps serving)."""
+
+    def __init__(self, services: Services, interval: float = DEFAULT_INTERVAL_S) -> None:
+        if interval <= 0:
+            raise ValueError(f"expiry interval must be > 0 seconds, got {interval}")
+        self.services = services
+        self.interval = interval
+        self.passes = 0
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="registry-expiry")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await expire_once(self.services)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("expiry_pass_failed")
+            self.passes += 1
+            await asyncio.sleep(self.interval)
+
+
+# The running task of each open Services (bootstrap starts and stops it).
+_TASKS: dict[int, ExpiryTask] = {}
+
+
+def start_expiry(services: Services, interval: float) -> ExpiryTask:
+    task = ExpiryTask(services, interval)
+    task.start()
+    _TASKS[id(services)] = task
+    return task
+
+
+def running_task(services: Services) -> ExpiryTask | None:
+    return _TASKS.get(id(services))
+
+
+async def stop_expiry(services: Services) -> None:
+    task = _TASKS.pop(id(services), None)
+    if task is not None:
+        await task.stop()

@@ -1,0 +1,193 @@
+"""Objections (異議) to a record or a listing: filed, then decided once.
+
+Filing marks the target ``under_objection`` (異議處理中) in the same transaction;
+deciding clears it and, when upheld, revokes or corrects the record (or takes
+the listing down / drops the proposal) in that transaction too. Each change is
+its own leaf: filing writes ``objection.file`` then ``record.objection_filed``
+(or ``blacklist.objection_filed``); deciding writes ``objection.decide`` then
+the target's change.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+import asyncpg
+import msgspec
+
+from registry.clock import today
+from registry.credit import blacklist as entries
+from registry.credit import records
+from registry.credit.common import clean, fetch, update_versioned
+from registry.db.types import Conn, required
+from registry.db.writes import Written, audited_write
+from registry.domain import blacklist as bl_rules
+from registry.domain import objections as rules
+from registry.domain.blacklist import RemovalReason
+from registry.domain.objections import Objection, ObjectionFiler
+from registry.errors import Conflict, InvalidInput
+from registry.services import Services
+
+TARGETS = ("credit_record", "blacklist_entry")
+DECISION_ACTIONS = ("revoke", "correct")
+
+
+def objection_of(row: asyncpg.Record) -> Objection:
+    return msgspec.convert({f: row[f] for f in Objection.__struct_fields__}, Objection)
+
+
+async def file(
+    services: Services, actor: str, role: str, target_type: str, target_id: uuid.UUID, grounds: str
+) -> tuple[Written, Written]:
+    """File an objection; returns (the objection, the target marked under objection)."""
+    if target_type not in TARGETS:
+        raise InvalidInput("target_type", f"unknown target {target_type!r}", ", ".join(TARGETS))
+    reason = clean(grounds, "grounds", required=True)
+    on = today(services.clock)
+    filer = ObjectionFiler.bureau if role == "bureau" else ObjectionFiler.subject
+    objection = rules.file_objection(on, services.policy, filer)
+    async with services.pool.acquire() as conn, conn.transaction():
+        target = await fetch(services, target_type, target_id, conn)
+        if target["under_objection"]:
+            raise Conflict(f"the {target_type.replace('_', ' ')} is already under objection; "
+                           "wait for the pending objection's decision")
+        objection_id = uuid.uuid4()
+
+        async def write(c: Conn, index: int, now: datetime) -> asyncpg.Record:
+            row = required(await c.fetchrow(
+                "INSERT INTO objections (id, target_type, target_id, subject_id, filed_by, grounds,"
+                " state, filed_on, decide_due, answer_due, version, created_at, created_by,"
+                " updated_at, updated_by, log_index) VALUES ($1, $2, $3, $4, $5, $6, 'filed', $7,"
+                " $8, $9, 1, $10, $11, $10, $11, $12) RETURNING *",
+                objection_id, target_type, target_id, target["subject_id"], filer.value, reason,
+                objection.filed_on, objection.decide_due, objection.answer_due, now, actor, index,
+            ))
+            return row
+
+        filed = await audited_write(services.pool, services.clock, actor=actor,
+                                    action="objection.file", object_type="objection",
+                                    write=write, conn=conn)
+        if target_type == "credit_record":
+            if target["status"] == "revoked":
+                raise Conflict("the record is revoked; there is nothing left to object to")
+            marked = await update_versioned(
+                services, actor=actor, action="record.objection_filed",
+                object_type="credit_record", object_id=target_id, version=target["version"],
+                changes={"under_objection": True}, conn=conn)
+        else:
+            state = entries.state_of(target)
+            if state.state is bl_rules.BlacklistState.notified:
+                marked = await entries.step(
+                    services, actor, target_id, "blacklist.objection_filed",
+                    lambda s: bl_rules.file_objection(s, on), extra={"under_objection": True},
+                    conn=conn)
+            elif state.state is bl_rules.BlacklistState.listed:
+                marked = await update_versioned(
+                    services, actor=actor, action="blacklist.objection_filed",
+                    object_type="blacklist_entry", object_id=target_id,
+                    version=target["version"], changes={"under_objection": True}, conn=conn)
+            else:
+                raise Conflict(f"blacklist entry is '{state.state.value}'; objections are filed "
+                               "against 'notified' or 'listed' entries")
+    return filed, marked
+
+
+async def decide(
+    services: Services,
+    actor: str,
+    objection_id: uuid.UUID,
+    *,
+    upheld: bool,
+    note: str | None,
+    action: str | None,
+    corrections: dict[str, Any] | None,
+) -> tuple[Written, Written]:
+    """Decide once; returns (the objection, the target's change)."""
+    if upheld and action not in DECISION_ACTIONS:
+        raise InvalidInput("action", "an upheld objection needs an action on the disputed item",
+                           ", ".join(DECISION_ACTIONS))
+    if not upheld and action is not None:
+        raise InvalidInput("action", "a rejected objection changes nothing", "omit action")
+    if action == "correct" and not corrections:
+        raise InvalidInput("corrections", "action 'correct' needs the corrected fields",
+                           ", ".join(records.FIELDS))
+    if action != "correct" and corrections:
+        raise InvalidInput("corrections", "only action 'correct' takes corrections",
+                           "omit corrections")
+    on = today(services.clock)
+    async with services.pool.acquire() as conn, conn.transaction():
+        row = await fetch(services, "objection", objection_id, conn)
+        decided = rules.decide(objection_of(row), on, upheld=upheld, note=note)
+        written = await update_versioned(
+            services, actor=actor, action="objection.decide", object_type="objection",
+            object_id=objection_id, version=row["version"], conn=conn,
+            changes={"state": decided.state.value, "decided_on": decided.decided_on,
+                     "decision_note": decided.decision_note, "decision_action": action})
+        target_id = row["target_id"]
+        target = await fetch(services, row["target_type"], target_id, conn)
+        clear = {"under_objection": False}
+        if row["target_type"] == "credit_record":
+            if action == "revoke":
+                changed = await records.revoke_record(
+                    services, actor, target_id, target["version"],
+                    f"objection {objection_id} upheld", extra=clear, conn=conn)
+            elif action == "correct":
+                changed = await records.correct_record(
+                    services, actor, target_id, target["version"], corrections or {},
+                    f"objection {objection_id} upheld", extra=clear, conn=conn)
+            else:
+                changed = await update_versioned(
+                    services, actor=actor, action="record.objection_settled",
+                    object_type="credit_record", object_id=target_id,
+                    version=target["version"], changes=clear, conn=conn)
+        else:
+            changed = await _settle_listing(services, actor, target, upheld, action, on, conn)
+    return written, changed
+
+
+async def _settle_listing(services: Services, actor: str, target: asyncpg.Record, upheld: bool,
+                          action: str | None, on: date, conn: Conn) -> Written:
+    state = entries.state_of(target)
+    clear = {"under_objection": False}
+    if state.state is bl_rules.BlacklistState.notified and state.pending_objection:
+        return await entries.step(
+            services, actor, target["id"], "blacklist.objection_settled",
+            lambda s: bl_rules.settle_objection(s, on, upheld=upheld), extra=clear, conn=conn)
+    if upheld and state.state is bl_rules.BlacklistState.listed:
+        reason = (RemovalReason.decision_revoked if action == "revoke"
+                  else RemovalReason.decision_corrected)
+        return await entries.step(
+            services, actor, target["id"], "blacklist.remove",
+            lambda s: bl_rules.remove(s, on, reason), extra=clear, conn=conn)
+    return await update_versioned(
+        services, actor=actor, action="blacklist.objection_settled",
+        object_type="blacklist_entry", object_id=target["id"], version=target["version"],
+        changes=clear, conn=conn)
+
+
+async def list_objections(services: Services, *, state: str | None, overdue: bool,
+                          subject_id: uuid.UUID | None, after: uuid.UUID | None,
+                          limit: int) -> list[asyncpg.Record]:
+    """Keyset by id. ``overdue``: still filed after ``answer_due`` (domain.objections.is_overdue)."""
+    conditions: list[str] = []
+    params: list[Any] = []
+    if overdue:
+        state = "filed"
+        params.append(today(services.clock))
+        conditions.append(f"answer_due < ${len(params)}")
+    for column, value in (("state", state), ("subject_id", subject_id)):
+        if value is not None:
+            params.append(value)
+            conditions.append(f"{column} = ${len(params)}")
+    if after is not None:
+        params.append(after)
+        conditions.append(f"id > ${len(params)}")
+    where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+    params.append(limit)
+    rows: list[asyncpg.Record] = await services.pool.fetch(
+        f"SELECT * FROM objections {where} ORDER BY id LIMIT ${len(params)}",  # noqa: S608 - fixed text
+        *params,
+    )
+    return rows

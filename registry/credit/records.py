@@ -1,0 +1,320 @@
+"""Credit records: recorded, corrected (a new version) or revoked, never deleted.
+
+A record's publicity is computed when it is written, from its grade and penalty
+types (``domain.publicity``), and stored: ``publicity_end`` is the first day it is
+no longer shown, ``publicity_deadline`` (公示截止期) the last day shown. ``status``
+says whether it is in publication: ``published`` until expiry, revocation or an
+approved repair moves it out (each an audited change); ``not_published`` for
+records the rules withhold (warning only, minor under a no-publish policy).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import asyncpg
+
+from registry.clock import today
+from registry.credit.common import clean, fetch, update_versioned
+from registry.db.types import Conn, required
+from registry.db.writes import Written, audited_write
+from registry.domain.publicity import Grade, PenaltyType, PublicityWindow, publicity_window
+from registry.errors import Conflict, InvalidInput
+from registry.identifiers import validate_credit_code
+from registry.services import Services
+
+KINDS = ("penalty", "filing", "commendation", "dishonesty_other")
+GRADED_KINDS = ("penalty", "dishonesty_other")
+STATUSES = ("published", "not_published", "expired", "revoked", "repaired")
+# 萬元 with at most 6 decimals, below 10^12 (numeric(18, 6)).
+_AMOUNT_MAX = Decimal(10) ** 12
+
+# Fields a record is made of (and a correction may change), in column order.
+TEXT_FIELDS = (
+    "decision_number", "violation_type", "facts", "legal_basis", "penalty_content",
+    "licence_name", "licence_number", "authority_name", "source_name", "remarks",
+)
+FIELDS = (
+    *TEXT_FIELDS, "grade", "penalty_types", "fine_amount", "confiscation_amount",
+    "decision_date", "valid_until", "authority_code", "source_code",
+)
+_PENALTY_REQUIRED = (
+    "decision_number", "violation_type", "facts", "legal_basis", "penalty_content",
+    "valid_until",
+)
+
+
+def _amount(value: Any, field: str) -> Decimal | None:
+    if value is None:
+        return None
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        raise InvalidInput(field, "is not a decimal number", 'a decimal string such as "12.5"') from None
+    if not amount.is_finite() or amount < 0 or amount >= _AMOUNT_MAX:
+        raise InvalidInput(field, "is out of range", "0 up to 999999999999.999999 (萬元)")
+    exponent = amount.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -6:
+        raise InvalidInput(field, "has more than 6 decimal places", 'e.g. "12.500000" (萬元)')
+    return amount
+
+
+def normalise(fields: dict[str, Any], on: date) -> dict[str, Any]:
+    """Check one record's fields together; returns the column values (without publicity)."""
+    kind = fields["record_kind"]
+    if kind not in KINDS:
+        raise InvalidInput("record_kind", f"unknown kind {kind!r}", ", ".join(KINDS))
+    out: dict[str, Any] = {"record_kind": kind}
+    for name in TEXT_FIELDS:
+        out[name] = clean(fields.get(name), name, required=name in ("facts", "authority_name",
+                                                                    "source_name"))
+    out["authority_code"] = validate_credit_code(fields.get("authority_code") or "", "authority_code")
+    out["source_code"] = validate_credit_code(fields.get("source_code") or "", "source_code")
+    out["fine_amount"] = _amount(fields.get("fine_amount"), "fine_amount")
+    out["confiscation_amount"] = _amount(fields.get("confiscation_amount"), "confiscation_amount")
+    decision_date: date = fields["decision_date"]
+    if decision_date > on:
+        raise InvalidInput("decision_date", f"{decision_date.isoformat()} is in the future",
+                           f"a date up to {on.isoformat()}")
+    out["decision_date"] = decision_date
+    valid_until = fields.get("valid_until")
+    if valid_until is not None and valid_until < decision_date:
+        raise InvalidInput("valid_until", "is before decision_date", "a date on or after decision_date")
+    out["valid_until"] = valid_until
+    types = list(dict.fromkeys(fields.get("penalty_types") or []))
+    for t in types:
+        if t not in PenaltyType.__members__:
+            raise InvalidInput("penalty_types", f"unknown penalty type {t!r}",
+                               ", ".join(PenaltyType.__members__))
+    grade = fields.get("grade")
+    if kind in GRADED_KINDS:
+        if grade is None:
+            raise InvalidInput("grade", f"is required for a {kind} record", "minor, general, serious")
+        if grade not in Grade.__members__:
+            raise InvalidInput("grade", f"unknown grade {grade!r}", "minor, general, serious")
+    elif grade is not None:
+        raise InvalidInput("grade", f"a {kind} record carries no dishonesty grade", "omit grade")
+    if kind == "penalty":
+        for name in _PENALTY_REQUIRED:
+            if out[name] is None:
+                raise InvalidInput(name, "is required for a penalty (雙公示 mandatory item)")
+        if not types:
+            raise InvalidInput("penalty_types", "at least one penalty type is required",
+                               ", ".join(PenaltyType.__members__))
+        if (out["licence_name"] is None) != (out["licence_number"] is None):
+            raise InvalidInput("licence_number", "licence_name and licence_number go together")
+    elif kind == "dishonesty_other" and not types:
+        types = [PenaltyType.other.value]
+    elif kind in ("filing", "commendation") and types:
+        raise InvalidInput("penalty_types", f"a {kind} record carries no penalty", "omit penalty_types")
+    out["grade"] = grade
+    out["penalty_types"] = types
+    return out
+
+
+def window_for(services: Services, values: dict[str, Any], publication_date: date) -> PublicityWindow:
+    if values["record_kind"] in GRADED_KINDS:
+        return publicity_window(
+            Grade(values["grade"]),
+            [PenaltyType(t) for t in values["penalty_types"]],
+            values["decision_date"],
+            services.policy,
+            publication_date if services.policy.period_start == "publication_date" else None,
+        )
+    # Filings and commendations carry no dishonesty window: shown from the
+    # decision until their validity ends (or without end).
+    start = values["decision_date"]
+    end = values["valid_until"]
+    return PublicityWindow(
+        start=start,
+        earliest_end=start,
+        latest_end=end if end is not None else date.max,
+        published=True,
+        reason=f"{values['record_kind']}: shown until its validity ends",
+    )
+
+
+def publicity_columns(window: PublicityWindow, on: date) -> dict[str, Any]:
+    end = None if window.latest_end == date.max else window.latest_end
+    if not window.published:
+        status = "not_published"
+    elif end is not None and on >= end:
+        status = "expired"
+    else:
+        status = "published"
+    return {
+        "published": window.published,
+        "publicity_start": window.start,
+        "repair_from": window.earliest_end,
+        "publicity_end": end if window.published else window.latest_end,
+        "publicity_deadline": window.last_day_shown if end is not None else None,
+        "publicity_reason": window.reason,
+        "status": status,
+        "publication_ended_on": end if status == "expired" else None,
+        "status_reason": "period_ended" if status == "expired" else None,
+    }
+
+
+def stored_window(row: asyncpg.Record) -> PublicityWindow:
+    return PublicityWindow(
+        start=row["publicity_start"],
+        earliest_end=row["repair_from"],
+        latest_end=row["publicity_end"] or date.max,
+        published=row["published"],
+        reason=row["publicity_reason"],
+    )
+
+
+def _duplicate(error: asyncpg.UniqueViolationError) -> Conflict:
+    return Conflict(
+        "a record with this decision_number already exists for this authority_code",
+        field="decision_number",
+    )
+
+
+async def create_record(
+    services: Services, actor: str, subject_id: uuid.UUID, fields: dict[str, Any]
+) -> Written:
+    on = today(services.clock)
+    exists = await services.pool.fetchval("SELECT 1 FROM subjects WHERE id = $1", subject_id)
+    if not exists:
+        raise InvalidInput("subject_id", "no such subject", "the id of a registered subject")
+    values = normalise(fields, on)
+    values.update(publicity_columns(window_for(services, values, on), on))
+    record_id = uuid.uuid4()
+    columns = ["id", "subject_id", *values]
+    params = [record_id, subject_id, *values.values()]
+    placeholders = ", ".join(f"${i + 1}" for i in range(len(params)))
+    n = len(params)
+    sql = (
+        f"INSERT INTO credit_records ({', '.join(columns)}, version, created_at, created_by,"  # noqa: S608 - fixed column names
+        f" updated_at, updated_by, log_index) VALUES ({placeholders}, 1, ${n + 1}, ${n + 2},"
+        f" ${n + 1}, ${n + 2}, ${n + 3}) RETURNING *"
+    )
+
+    async def write(conn: Conn, index: int, now: datetime) -> asyncpg.Record:
+        row = required(await conn.fetchrow(sql, *params, now, actor, index))
+        return row
+
+    try:
+        return await audited_write(services.pool, services.clock, actor=actor,
+                                   action="record.create", object_type="credit_record", write=write)
+    except asyncpg.UniqueViolationError as error:
+        raise _duplicate(error) from None
+
+
+async def get_record(services: Services, record_id: uuid.UUID) -> asyncpg.Record:
+    return await fetch(services, "credit_record", record_id)
+
+
+async def correct_record(
+    services: Services,
+    actor: str,
+    record_id: uuid.UUID,
+    version: int,
+    changes: dict[str, Any],
+    note: str | None,
+    *,
+    extra: dict[str, Any] | None = None,
+    conn: Conn | None = None,
+) -> Written:
+    """A new version of the record with ``changes``; publicity recomputed. Revoked: 409."""
+    current = await fetch(services, "credit_record", record_id, conn)
+    if current["status"] == "revoked":
+        raise Conflict(f"record {record_id} is revoked; a revoked record cannot be corrected")
+    unknown = set(changes) - set(FIELDS)
+    if unknown:
+        raise InvalidInput(sorted(unknown)[0], "cannot be corrected", ", ".join(FIELDS))
+    if not changes:
+        raise InvalidInput("body", "no field to correct", ", ".join(FIELDS))
+    on = today(services.clock)
+    merged = {name: current[name] for name in FIELDS}
+    merged["record_kind"] = current["record_kind"]
+    merged["penalty_types"] = list(current["penalty_types"])
+    merged.update(changes)
+    values = normalise(merged, on)
+    publicity = publicity_columns(window_for(services, values, current["publicity_start"]), on)
+    if current["status"] == "repaired":
+        # An approved repair already ended publication; a correction does not restart it.
+        for key in ("status", "publication_ended_on", "status_reason"):
+            publicity.pop(key)
+    values.update(publicity)
+    values.pop("record_kind")
+    values["previous_log_index"] = current["log_index"]
+    values["correction_note"] = clean(note, "note")
+    values.update(extra or {})
+    try:
+        return await update_versioned(
+            services, actor=actor, action="record.correct", object_type="credit_record",
+            object_id=record_id, version=version, changes=values, conn=conn,
+        )
+    except asyncpg.UniqueViolationError as error:
+        raise _duplicate(error) from None
+
+
+async def revoke_record(
+    services: Services, actor: str, record_id: uuid.UUID, version: int, reason: str,
+    *, extra: dict[str, Any] | None = None, conn: Conn | None = None,
+) -> Written:
+    """Take the record out of publication at once (its decision was revoked); kept for regulators."""
+    current = await fetch(services, "credit_record", record_id, conn)
+    if current["status"] == "revoked":
+        raise Conflict(f"record {record_id} is already revoked")
+    return await update_versioned(
+        services, actor=actor, action="record.revoke", object_type="credit_record",
+        object_id=record_id, version=version, conn=conn,
+        changes={"status": "revoked", "publication_ended_on": today(services.clock),
+                 "status_reason": clean(reason, "reason", required=True), **(extra or {})},
+    )
+
+
+async def list_records(
+    services: Services,
+    *,
+    subject_id: uuid.UUID | None,
+    authority_code: str | None,
+    grade: str | None,
+    status: str | None,
+    date_from: date | None,
+    date_to: date | None,
+    after: tuple[date, uuid.UUID] | None,
+    limit: int,
+) -> list[asyncpg.Record]:
+    """Newest decision first, keyset on (decision_date, id) descending.
+
+    The WHERE clause holds only the filters given, so each query can use the
+    index that starts with its filter column (a generic ``$1 IS NULL OR`` plan could not).
+    """
+    conditions: list[str] = []
+    params: list[Any] = []
+
+    def add(sql: str, *values: Any) -> None:
+        marks = [f"${len(params) + i + 1}" for i in range(len(values))]
+        conditions.append(sql.format(*marks))
+        params.extend(values)
+
+    if subject_id is not None:
+        add("subject_id = {}", subject_id)
+    if authority_code is not None:
+        add("authority_code = {}", authority_code)
+    if grade is not None:
+        add("grade = {}", grade)
+    if status is not None:
+        add("status = {}", status)
+    if date_from is not None:
+        add("decision_date >= {}", date_from)
+    if date_to is not None:
+        add("decision_date <= {}", date_to)
+    if after is not None:
+        add("(decision_date, id) < ({}, {})", after[0], after[1])
+    where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+    params.append(limit)
+    rows: list[asyncpg.Record] = await services.pool.fetch(
+        f"SELECT * FROM credit_records {where}"  # noqa: S608 - conditions are fixed text
+        f" ORDER BY decision_date DESC, id DESC LIMIT ${len(params)}",
+        *params,
+    )
+    return rows

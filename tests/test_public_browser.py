@@ -1,0 +1,137 @@
+"""The public page in a real browser: Debian's headless chromium driven by Playwright.
+
+The app runs under uvicorn on 127.0.0.1 (a free port, its own thread and event
+loop) against this test's database; records are created through its HTTP API.
+Never `playwright install`: the browser is /usr/bin/chromium (see PLATFORM.md).
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+import uvicorn
+
+from registry.clock import ManualClock
+from registry.settings import Settings
+from tests.conftest import bearer, issue
+from tests.credit_helpers import penalty
+from tests.public_helpers import ADULT_ID, ADULT_MASKED, FIRM_NAME
+
+playwright_api = pytest.importorskip("playwright.async_api")
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium is not installed")
+HEADING = "信用西寧 · 創業投資領域信用信息公示"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def live_server(settings: Settings, database_url: str, clock: ManualClock) -> Iterator[str]:
+    from registry.api.app import create_app
+
+    app = create_app(settings, clock=clock, database_url=database_url, configure_logs=False)
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                           lifespan="on"))
+    thread = threading.Thread(target=server.run, name="uvicorn-test", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("couldn't start uvicorn for the browser test")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_a_chinese_font_is_installed() -> None:
+    """Without a CJK font the screenshot shows boxes while the DOM still reads right."""
+    listed = subprocess.run(
+        ["fc-list", ":lang=zh"],  # noqa: S607 - fontconfig's fc-list from PATH, fixed arguments
+        capture_output=True, text=True, check=False)
+    assert listed.stdout.strip(), "install fonts-wqy-microhei (see .ci/run)"
+
+
+async def test_page_in_headless_chromium(live_server: str, db: asyncpg.Pool, tmp_path: Path) -> None:
+    """Search, open a detail page, read the masked number and the objection mark; screenshot renders."""
+    headers = bearer(await issue(db, "regulator"))
+    async with httpx.AsyncClient(base_url=live_server, headers=headers) as api:
+        firm = await api.post("/v1/subjects", json={"kind": "vc_firm", "name": FIRM_NAME,
+                                                   "credit_code": "91630100MA752LKX1M"})
+        assert firm.status_code == 201, firm.text
+        person = await api.post("/v1/subjects", json={
+            "kind": "practitioner", "name": "李四", "document_type": "resident_id",
+            "document_number": ADULT_ID})
+        assert person.status_code == 201, person.text
+        for n in range(25):
+            made = await api.post("/v1/records", json=penalty(firm.json()["id"], f"寧發改罰〔2026〕{n + 100}號"))
+            assert made.status_code == 201, made.text
+        mine = await api.post("/v1/records", json=penalty(person.json()["id"], "寧金罰〔2026〕1號"))
+        assert mine.status_code == 201, mine.text
+        filed = await api.post("/v1/objections", json={
+            "target_type": "credit_record", "target_id": mine.json()["id"], "grounds": "有誤"})
+        assert filed.status_code == 201, filed.text
+
+    async with playwright_api.async_playwright() as pw:
+        browser = await pw.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--headless=new", "--no-sandbox", "--disable-gpu",
+                  "--disable-background-networking", "--disable-component-update",
+                  "--no-first-run", "--disable-sync"],
+        )
+        try:
+            page = await browser.new_page(viewport={"width": 390, "height": 844},
+                                          java_script_enabled=False)
+            await page.goto(f"{live_server}/public/")
+            assert (await page.text_content("#site-title")) == HEADING
+            assert await page.locator(".item").count() == 20
+            next_link = page.locator("a[rel=next]")
+            assert await next_link.count() == 1
+            await next_link.click()
+            assert await page.locator(".item").count() == 6
+
+            await page.goto(f"{live_server}/public/")
+            await page.fill("input[name=q]", "李四")
+            await page.click("button[type=submit]")
+            assert "李四" in (await page.text_content("h2") or "")
+            items = page.locator(".item")
+            assert await items.count() == 1
+            assert (await items.first.locator(".mark").text_content()) == "異議處理中"
+            await items.first.locator("a").click()
+            body = await page.text_content("body") or ""
+            assert ADULT_MASKED in body
+            assert ADULT_ID not in body
+            assert "寧金罰〔2026〕1號" in body
+            assert "如何核驗" in body
+            proof = page.locator("a[href^='/log/proof/inclusion']")
+            assert await proof.count() == 1
+            await proof.click()
+            assert '"hashes"' in (await page.content())
+
+            await page.goto(f"{live_server}/public/")
+            shot = tmp_path / "public.png"
+            await page.screenshot(path=str(shot), full_page=True)
+            png = shot.read_bytes()
+            assert png[:8] == b"\x89PNG\r\n\x1a\n"
+            assert len(png) > 20_000
+            box = await page.locator("#site-title").bounding_box()
+            assert box is not None
+            assert box["width"] > 100
+            assert box["height"] > 10
+        finally:
+            await browser.close()
