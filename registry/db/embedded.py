@@ -16,7 +16,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-
 # One attachment per process and data folder: attaching again would redo the clean-up
 # above while this process is itself one of the handles.
 _ATTACHED: dict[Path, str] = {}

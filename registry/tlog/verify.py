@@ -33,9 +33,9 @@ from typing import Any
 import asyncpg
 import msgspec
 
+from registry.db.audit import TABLE_OF
 from registry.db.types import Conn, Db
 from registry.settings import Settings
-from registry.db.audit import TABLE_OF
 from registry.tlog.leaf import decode_leaf, object_body
 from registry.tlog.merkle import EMPTY_ROOT, leaf_hash, node_hash
 from registry.tlog.note import NoteError, Verifier, open_checkpoint, parse_verifier_key
