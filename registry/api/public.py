@@ -1,0 +1,264 @@
+"""Public routes for 信用西寧: the signed feed, the web page, the exchange exports.
+
+No token: these are the anonymous audience. Everything shown goes through
+``registry.publish.selection``; nothing here decides what is public.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import OrderedDict
+from datetime import date, datetime
+from email.utils import parsedate_to_datetime
+from typing import Annotated, Any, Final
+
+from litestar import Request, Response, Router, get
+from litestar.openapi import ResponseSpec
+from litestar.params import Parameter
+from litestar.response import Stream
+from litestar.types import ControllerRouterHandler
+from msgspec import Struct
+
+from registry.api.openapi import problem_responses
+from registry.clock import today
+from registry.errors import NotFound
+from registry.publish import exports, feed, page
+from registry.publish.selection import check_as_of
+from registry.services import Services
+
+FEED_CACHE: Final = "public, max-age=60, must-revalidate"
+PAGE_CACHE: Final = "public, max-age=60"
+EXPORT_CACHE: Final = "public, max-age=300"
+DEFAULT_FEED_LIMIT: Final = 50
+HTML: Final = "text/html; charset=utf-8"
+
+Before = Annotated[int | None, Parameter(ge=1, le=2**63 - 1,
+                                         description="`seq` of the last entry of the previous page")]
+Limit = Annotated[int, Parameter(ge=1, le=feed.MAX_PAGE)]
+
+
+def _base(request: Request[Any, Any, Any]) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+def _not_modified(request: Request[Any, Any, Any], etag: str, validator: feed.Validator) -> bool:
+    match = request.headers.get("if-none-match")
+    if match is not None:
+        return any(tag.strip() in (etag, "*", "W/" + etag) for tag in match.split(","))
+    since = request.headers.get("if-modified-since")
+    if since:
+        try:
+            when = parsedate_to_datetime(since)
+        except (TypeError, ValueError):
+            return False
+        return when.tzinfo is not None and validator.last_modified <= when
+    return False
+
+
+async def _feed(
+    request: Request[Any, Any, Any], services: Services, before: int | None, limit: int, fmt: str
+) -> Response[bytes]:
+    day = today(services.clock)
+    validator = await feed.validator(services, day)
+    etag = validator.etag(fmt, before, limit)
+    headers = {
+        "ETag": etag,
+        "Last-Modified": validator.last_modified_header,
+        "Cache-Control": FEED_CACHE,
+    }
+    media = "application/json" if fmt == "json" else "application/atom+xml; charset=utf-8"
+    if _not_modified(request, etag, validator):
+        return Response(b"", status_code=304, headers=headers, media_type=media)
+    base = _base(request)
+    # Equal validators mean equal pages (feed.Validator), so a rendered page is
+    # reused while the log has not grown and the day has not changed.
+    cache_key = (etag, base)
+    body = _FEED_PAGES.get(cache_key)
+    if body is None:
+        body = await _render_feed(services, validator, day, before, limit, fmt, base)
+        _FEED_PAGES[cache_key] = body
+        if len(_FEED_PAGES) > _FEED_PAGE_CACHE_SIZE:
+            _FEED_PAGES.popitem(last=False)
+    return Response(body, media_type=media, headers=headers)
+
+
+_FEED_PAGES: OrderedDict[tuple[str, str], bytes] = OrderedDict()
+_FEED_PAGE_CACHE_SIZE: Final = 256
+
+
+async def _render_feed(services: Services, validator: feed.Validator, day: date,
+                       before: int | None, limit: int, fmt: str, base: str) -> bytes:
+    result = await feed.feed_page(services, day, before, limit)
+    path = f"{base}/public/feed.{fmt}"
+    self_url = feed.page_url(path, before, limit, DEFAULT_FEED_LIMIT)
+    next_url = (
+        feed.page_url(path, result.next_before, limit, DEFAULT_FEED_LIMIT)
+        if result.next_before is not None
+        else None
+    )
+    verifier = services.integrator.key.verifier
+    if fmt == "json":
+        return feed.feed_json(result, self_url=self_url, next_url=next_url, verifier=verifier,
+                              updated=validator.last_modified)
+    return feed.feed_atom(result, base_url=base, self_url=self_url, next_url=next_url,
+                          updated=validator.last_modified, verifier=verifier)
+
+
+class FeedDocument(Struct):
+    """The JSON feed (format ``https://registry.example/public-feed/v1``)."""
+
+    version: str
+    title: str
+    feed_url: str
+    next_url: str | None
+    updated: str
+    verifier_key: str
+    signature_over: str
+    entries: list[dict[str, Any]]
+
+
+@get("/feed.json", summary="Disclosure feed (JSON), newest first, each entry signed",
+     description="Keyset pages by `before`; see README 'Public disclosure' for the format.",
+     responses={200: ResponseSpec(data_container=FeedDocument, description="A feed page"),
+                304: ResponseSpec(None, description="Not modified"), **problem_responses(400)},
+     media_type="application/json")
+async def feed_json(request: Request[Any, Any, Any], services: Services, before: Before = None,
+                    limit: Limit = DEFAULT_FEED_LIMIT) -> Response[bytes]:
+    return await _feed(request, services, before, limit, "json")
+
+
+@get("/feed.atom", summary="Disclosure feed (Atom), newest first, each entry signed",
+     responses={304: ResponseSpec(None, description="Not modified"), **problem_responses(400)},
+     media_type="application/atom+xml")
+async def feed_atom(request: Request[Any, Any, Any], services: Services, before: Before = None,
+                    limit: Limit = DEFAULT_FEED_LIMIT) -> Response[bytes]:
+    return await _feed(request, services, before, limit, "atom")
+
+
+def _html(body: str, status: int = 200) -> Response[str]:
+    return Response(body, media_type=HTML, status_code=status,
+                    headers={"Cache-Control": PAGE_CACHE})
+
+
+def _next(path: str, q: str | None, before: int | None) -> str | None:
+    if before is None:
+        return None
+    from urllib.parse import urlencode
+
+    params: dict[str, Any] = {"before": before}
+    if q:
+        params["q"] = q
+    return f"{path}?{urlencode(params)}"
+
+
+Query = Annotated[str | None, Parameter(max_length=100, description="name or credit code")]
+
+
+@get("/", summary="Public page: search, newest penalties", media_type=HTML,
+     responses=problem_responses(400))
+async def home(services: Services, q: Query = None, before: Before = None) -> Response[str]:
+    q = (q or "").strip() or None
+    day = today(services.clock)
+    items, next_before = await page.list_page(
+        services, day, what="search" if q else "penalties", q=q, before=before)
+    heading = f"「{q}」的搜索結果" if q else "最新行政處罰公示"
+    return _html(page.render("public_list.html", heading=heading, items=items, q=q,
+                             next_href=_next("/public/", q, next_before)))
+
+
+@get("/penalties", summary="Public page: current penalties", media_type=HTML,
+     responses=problem_responses(400))
+async def penalties(services: Services, before: Before = None) -> Response[str]:
+    items, next_before = await page.list_page(
+        services, today(services.clock), what="penalties", q=None, before=before)
+    return _html(page.render("public_list.html", heading="行政處罰公示", items=items, q=None,
+                             next_href=_next("/public/penalties", None, next_before)))
+
+
+@get("/blacklist", summary="Public page: the serious-dishonesty list", media_type=HTML,
+     responses=problem_responses(400))
+async def blacklist(services: Services, before: Before = None) -> Response[str]:
+    items, next_before = await page.list_page(
+        services, today(services.clock), what="blacklist", q=None, before=before)
+    return _html(page.render("public_list.html", heading="創業投資領域嚴重失信主體名單",
+                             items=items, q=None,
+                             next_href=_next("/public/blacklist", None, next_before)))
+
+
+async def _detail(services: Services, what: str, item_id: uuid.UUID) -> Response[str]:
+    context = await page.detail(services, today(services.clock), what, item_id)
+    if context is None:
+        raise NotFound("no public item with this id (it may have left its publicity period)")
+    return _html(page.render("public_detail.html", **context))
+
+
+@get("/records/{item_id:uuid}", summary="Public page: one record", media_type=HTML,
+     responses=problem_responses(404))
+async def record_detail(services: Services, item_id: uuid.UUID) -> Response[str]:
+    return await _detail(services, "record", item_id)
+
+
+@get("/blacklist/{item_id:uuid}", summary="Public page: one listing", media_type=HTML,
+     responses=problem_responses(404))
+async def listing_detail(services: Services, item_id: uuid.UUID) -> Response[str]:
+    return await _detail(services, "listing", item_id)
+
+
+AsOf = Annotated[datetime | None, Parameter(
+    description="RFC 3339 moment the export is taken at (default now; not in the future)")]
+
+
+def _export(services: Services, name: str, fmt: str, as_of: datetime | None) -> Stream:
+    now = services.clock.now()
+    moment = check_as_of(as_of, now)
+    stamp = moment.strftime("%Y%m%dT%H%M%SZ")
+    if fmt == "csv":
+        source = exports.stream_csv(services, name, moment)
+        media = "text/csv; charset=utf-8"
+    else:
+        source = exports.stream_json(services, name, moment)
+        media = "application/json"
+    return Stream(
+        source,
+        media_type=media,
+        headers={
+            "Cache-Control": EXPORT_CACHE if as_of is not None else "public, max-age=60",
+            "Content-Disposition": f'attachment; filename="{name}-{stamp}.{fmt}"',
+        },
+    )
+
+
+@get("/exports/{name:str}", summary="Exports for the exchange platform (CSV with BOM, or JSON)",
+     description="`penalties.csv`, `penalties.json`, `blacklist.csv`, `blacklist.json`; streamed "
+                 "from one REPEATABLE READ snapshot.",
+     responses=problem_responses(400, 404, 422))
+async def export(services: Services, name: str, as_of: AsOf = None) -> Stream:
+    base, _, fmt = name.partition(".")
+    if base not in exports.EXPORTS or fmt not in ("csv", "json"):
+        raise NotFound("exports are penalties.csv, penalties.json, blacklist.csv, blacklist.json")
+    return _export(services, base, fmt, as_of)
+
+
+ROBOTS: Final = (
+    "User-agent: *\n"
+    "Allow: /public/\n"
+    "Disallow: /public/exports/\n"
+    "Disallow: /v1/\n"
+    "Disallow: /log/\n"
+)
+
+
+@get("/robots.txt", summary="Crawlers: the public page yes, exports and APIs no",
+     media_type="text/plain")
+async def robots() -> Response[str]:
+    return Response(ROBOTS, media_type="text/plain; charset=utf-8",
+                    headers={"Cache-Control": "public, max-age=86400"})
+
+
+PUBLIC_ROUTER = Router(
+    path="/public",
+    route_handlers=[feed_json, feed_atom, home, penalties, blacklist, record_detail,
+                    listing_detail, export],
+    tags=["public disclosure"],
+)
+PUBLIC_HANDLERS: list[ControllerRouterHandler] = [PUBLIC_ROUTER, robots]

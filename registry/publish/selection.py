@@ -1,0 +1,367 @@
+"""THE rule of what is public, and the public shape of each item.
+
+Every public surface (feed, web page, exports) reads through this module, so
+there is one answer to "is this shown today":
+
+- a credit record is shown on day ``d`` when ``status = 'published'`` and
+  ``publicity_start <= d < publicity_end`` (no end: shown until its status
+  changes). Revoked, repaired, expired and never-published records are not.
+  The date test is part of the query, so a record whose period ended is hidden
+  at midnight even if the expiry job has not yet written ``record.expire``;
+- a blacklist entry is shown when ``state = 'listed'`` and
+  ``listed_on <= d < planned_removal_on`` (no planned removal: until removed);
+- nothing is shown about a practitioner who is a minor on ``d`` (the birth
+  date in a GB 11643 document number); other document types carry no birth
+  date and are shown;
+- a practitioner's document number leaves only masked (``Policy.mask_*``);
+  addresses, contacts and the legal representative's document number are never
+  stored with an item here and never leave. Organisations show their credit code
+  and the legal representative's name.
+
+The SQL half (``RECORD_PUBLIC``/``LISTING_PUBLIC``) runs in PostgreSQL; the
+minors half needs the decrypted number and runs in Python (``visible``). A
+caller must apply both: ``public_item`` returns None for a hidden row.
+
+Day ``d`` is always the registry's calendar day (Xining time) of the moment asked.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any, Final
+
+import asyncpg
+
+from registry.errors import InvalidInput
+from registry.identifiers import DocumentType, is_minor, mask_document_number
+from registry.services import Services
+
+OBJECTION_MARK: Final = "異議處理中"
+XINING = timedelta(hours=8)
+
+# Columns of the subject every public query joins in (never document_lookup).
+SUBJECT_COLUMNS: Final = (
+    "s.kind AS subject_kind, s.name AS subject_name, s.credit_code AS subject_credit_code,"
+    " s.legal_representative AS subject_legal_representative,"
+    " s.document_type AS subject_document_type, s.document_cipher AS subject_document_cipher"
+)
+
+# $1 is the day. Records: in publication by status AND by date.
+RECORD_PUBLIC: Final = (
+    "r.status = 'published' AND r.published AND r.publicity_start <= $1"
+    " AND (r.publicity_end IS NULL OR $1 < r.publicity_end)"
+)
+# Records whose publication was ended by an audited change (the feed's withdrawals),
+# and that were shown at some moment: not those recorded after their period ended.
+_CREATED_DAY: Final = "((r.created_at AT TIME ZONE 'UTC') + interval '8 hours')::date"
+RECORD_WITHDRAWN: Final = (
+    "r.published AND r.status IN ('expired', 'revoked', 'repaired')"
+    f" AND r.publication_ended_on >= GREATEST(r.publicity_start, {_CREATED_DAY})"
+    f" AND NOT (r.status = 'expired' AND r.publication_ended_on <= {_CREATED_DAY})"
+)
+LISTING_PUBLIC: Final = (
+    "b.state = 'listed' AND b.listed_on <= $1"
+    " AND (b.planned_removal_on IS NULL OR $1 < b.planned_removal_on)"
+)
+LISTING_WITHDRAWN: Final = "b.state = 'removed' AND b.listed_on IS NOT NULL"
+
+RECORDS_FROM: Final = "credit_records r JOIN subjects s ON s.id = r.subject_id"
+LISTINGS_FROM: Final = "blacklist_entries b JOIN subjects s ON s.id = b.subject_id"
+
+
+def day_of(moment: datetime) -> date:
+    """The registry's calendar day (UTC+8) of an aware moment."""
+    return (moment.astimezone(UTC) + XINING).date()
+
+
+def start_of_day(day: date) -> datetime:
+    """The UTC moment the Xining day ``day`` starts."""
+    return datetime.combine(day, time(0), tzinfo=UTC) - XINING
+
+
+def check_as_of(as_of: datetime | None, now: datetime) -> datetime:
+    """The moment an export is taken at: default now, never in the future."""
+    if as_of is None:
+        return now
+    if as_of.tzinfo is None:
+        raise InvalidInput("as_of", "has no time zone", "an RFC 3339 timestamp such as 2026-03-02T10:00:00+08:00")
+    if as_of > now:
+        raise InvalidInput("as_of", "is in the future", f"a moment up to {now.isoformat()}")
+    return as_of
+
+
+# --- 雙公示 items ---------------------------------------------------------------
+
+PENALTY_TYPE_NAMES: Final = {
+    "warning": "警告",
+    "fine": "罰款",
+    "confiscation": "沒收違法所得、沒收非法財物",
+    "suspension_order": "責令停產停業",
+    "licence_suspension": "暫扣許可證、執照",
+    "licence_revocation": "吊銷許可證、執照",
+    "detention": "行政拘留",
+    "other": "其他",
+}
+SUBJECT_CATEGORY: Final = {
+    "vc_firm": "法人及非法人組織",
+    "vc_manager": "法人及非法人組織",
+    "practitioner": "自然人",
+}
+RECORD_KIND_NAMES: Final = {
+    "penalty": "行政處罰",
+    "filing": "備案信息",
+    "commendation": "守信激勵",
+    "dishonesty_other": "其他失信信息",
+}
+GRADE_NAMES: Final = {"minor": "輕微", "general": "一般", "serious": "嚴重"}
+
+# (JSON key, Chinese item name) in the standard's order; the CSV header is the names.
+PENALTY_ITEMS: Final = (
+    ("cf_xdr_mc", "行政相對人名稱"),
+    ("cf_xdr_lb", "行政相對人類別"),
+    ("cf_xdr_shxym", "行政相對人代碼_1(統一社會信用代碼)"),
+    ("cf_xdr_gszc", "行政相對人代碼_2(工商註冊號)"),
+    ("cf_xdr_zzjg", "行政相對人代碼_3(組織機構代碼)"),
+    ("cf_xdr_swdj", "行政相對人代碼_4(稅務登記號)"),
+    ("cf_xdr_sydw", "行政相對人代碼_5(事業單位證書號)"),
+    ("cf_xdr_shzz", "行政相對人代碼_6(社會組織登記證號)"),
+    ("cf_frdb", "法定代表人"),
+    ("cf_frdb_zjlx", "法定代表人證件類型"),
+    ("cf_frdb_zjhm", "法定代表人證件號碼"),
+    ("cf_xdr_zjlx", "證件類型"),
+    ("cf_xdr_zjhm", "證件號碼"),
+    ("cf_wsh", "行政處罰決定書文號"),
+    ("cf_wfxw", "違法行為類型"),
+    ("cf_sy", "違法事實"),
+    ("cf_yj", "處罰依據"),
+    ("cf_cflb", "處罰類別"),
+    ("cf_nr", "處罰內容"),
+    ("cf_nr_fk", "罰款金額(萬元)"),
+    ("cf_nr_wfff", "沒收違法所得、沒收非法財物的金額(萬元)"),
+    ("cf_nr_zkdx", "暫扣或吊銷證照名稱及編號"),
+    ("cf_jdrq", "處罰決定日期"),
+    ("cf_yxq", "處罰有效期"),
+    ("cf_gsjzq", "公示截止期"),
+    ("cf_cfjg", "處罰機關"),
+    ("cf_cfjgdm", "處罰機關統一社會信用代碼"),
+    ("cf_sjly", "數據來源單位"),
+    ("cf_sjlydm", "數據來源單位統一社會信用代碼"),
+    ("bz", "備註"),
+)
+LISTING_ITEMS: Final = (
+    ("zt_mc", "主體名稱"),
+    ("zt_lb", "主體類別"),
+    ("zt_shxym", "統一社會信用代碼"),
+    ("zt_zjlx", "證件類型"),
+    ("zt_zjhm", "證件號碼"),
+    ("lr_ly", "列入事由"),
+    ("lr_yj", "認定依據"),
+    ("lr_rq", "列入日期"),
+    ("yc_rq", "計劃移出日期"),
+    ("bz", "備註"),
+)
+
+
+# (subject, ciphertext, day, mask) -> (hidden as a minor, masked number). Holds no
+# clear number; bounded so that memory stays flat over a million-row export.
+_PRACTITIONERS: OrderedDict[tuple[uuid.UUID, bytes, date, str], tuple[bool, str | None]] = OrderedDict()
+_PRACTITIONER_CACHE_SIZE: Final = 50_000
+
+
+class SubjectView:
+    """A subject as the public may see it, with the minors rule applied once per subject.
+
+    Decrypting a number is the only way to know a practitioner's age; the clear
+    number never leaves this object (only ``masked``).
+    """
+
+    def __init__(self, services: Services, day: date) -> None:
+        self._services = services
+        self._day = day
+        self._cache: dict[uuid.UUID, tuple[bool, str | None]] = {}
+
+    def _practitioner(self, subject_id: uuid.UUID, row: asyncpg.Record) -> tuple[bool, str | None]:
+        cached = self._cache.get(subject_id)
+        if cached is not None:
+            return cached
+        # Across requests: keyed by the ciphertext too, so a changed number is a miss.
+        shared_key = (subject_id, bytes(row["subject_document_cipher"]), self._day,
+                      self._services.policy.mask_char)
+        shared = _PRACTITIONERS.get(shared_key)
+        if shared is not None:
+            self._cache[subject_id] = shared
+            return shared
+        doc_type = row["subject_document_type"]
+        number = self._services.pii.decrypt(doc_type, bytes(row["subject_document_cipher"]))
+        hidden = False
+        if doc_type in (DocumentType.RESIDENT_ID.value, DocumentType.HMT_RESIDENCE_PERMIT.value):
+            try:
+                hidden = is_minor(number, self._day)
+            except InvalidInput:
+                # Born after the day asked about: certainly not an adult then.
+                hidden = True
+        policy = self._services.policy
+        masked = mask_document_number(
+            number, policy.mask_keep_head, policy.mask_keep_tail, policy.mask_char
+        )
+        result = (hidden, masked)
+        self._cache[subject_id] = result
+        _PRACTITIONERS[shared_key] = result
+        if len(_PRACTITIONERS) > _PRACTITIONER_CACHE_SIZE:
+            _PRACTITIONERS.popitem(last=False)
+        return result
+
+    def visible(self, row: asyncpg.Record) -> bool:
+        if row["subject_kind"] != "practitioner":
+            return True
+        return not self._practitioner(row["subject_id"], row)[0]
+
+    def identity(self, row: asyncpg.Record) -> dict[str, str | None]:
+        """Name, category, credit code or masked document: what identifies the subject publicly."""
+        person = row["subject_kind"] == "practitioner"
+        masked = self._practitioner(row["subject_id"], row)[1] if person else None
+        doc_type = row["subject_document_type"]
+        return {
+            "name": row["subject_name"],
+            "category": SUBJECT_CATEGORY[row["subject_kind"]],
+            "credit_code": None if person else row["subject_credit_code"],
+            "legal_representative": None if person else row["subject_legal_representative"],
+            "document_type": DocumentType(doc_type).label if person and doc_type else None,
+            "document_number": masked,
+        }
+
+
+def _remarks(row: asyncpg.Record, own: str | None) -> str | None:
+    parts = [OBJECTION_MARK] if row["under_objection"] else []
+    if own:
+        parts.append(own)
+    return ";".join(parts) or None
+
+
+def _day(value: date | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _amount(value: Decimal | None) -> str | None:
+    return None if value is None else format(value.normalize(), "f")
+
+
+def record_values(row: asyncpg.Record, who: dict[str, str | None]) -> list[str | None]:
+    """The 雙公示 items of a public credit record, in the standard's order (``PENALTY_ITEMS``)."""
+    licence = " ".join(x for x in (row["licence_name"], row["licence_number"]) if x) or None
+    return [
+        who["name"],
+        who["category"],
+        who["credit_code"],
+        None,  # 工商註冊號, 組織機構代碼, 稅務登記號, 事業單位證書號, 社會組織登記證號:
+        None,  # superseded by the unified social credit code and not stored
+        None,
+        None,
+        None,
+        who["legal_representative"],
+        None,
+        None,  # the representative's document number: personal data, never published
+        who["document_type"],
+        who["document_number"],
+        row["decision_number"],
+        row["violation_type"],
+        row["facts"],
+        row["legal_basis"],
+        ";".join(PENALTY_TYPE_NAMES.get(t, t) for t in row["penalty_types"]) or None,
+        row["penalty_content"],
+        _amount(row["fine_amount"]),
+        _amount(row["confiscation_amount"]),
+        licence,
+        _day(row["decision_date"]),
+        _day(row["valid_until"]),
+        _day(row["publicity_deadline"]),
+        row["authority_name"],
+        row["authority_code"],
+        row["source_name"],
+        row["source_code"],
+        _remarks(row, row["remarks"]),
+    ]
+
+
+_PENALTY_KEYS: Final = tuple(key for key, _ in PENALTY_ITEMS)
+
+
+def record_items(row: asyncpg.Record, who: dict[str, str | None]) -> dict[str, str | None]:
+    """The same items keyed by column code."""
+    return dict(zip(_PENALTY_KEYS, record_values(row, who), strict=True))
+
+
+def listing_values(row: asyncpg.Record, who: dict[str, str | None]) -> list[str | None]:
+    """A public listing's items in ``LISTING_ITEMS`` order."""
+    return [
+        who["name"],
+        who["category"],
+        who["credit_code"],
+        who["document_type"],
+        who["document_number"],
+        row["criterion"],
+        row["legal_basis"],
+        _day(row["listed_on"]),
+        _day(row["planned_removal_on"]),
+        _remarks(row, None),
+    ]
+
+
+def listing_items(row: asyncpg.Record, who: dict[str, str | None]) -> dict[str, str | None]:
+    return dict(zip((key for key, _ in LISTING_ITEMS), listing_values(row, who), strict=True))
+
+
+def record_entry(row: asyncpg.Record, subjects: SubjectView) -> dict[str, Any]:
+    """A public record as one JSON object (feed entries and JSON exports share it)."""
+    return {
+        "object": f"credit_record/{row['id']}",
+        "kind": row["record_kind"],
+        "grade": row["grade"],
+        "log_index": row["log_index"],
+        "published_on": _day(row["publicity_start"]),
+        "withdraw_on": _day(row["publicity_end"]),
+        "under_objection": row["under_objection"],
+        "objection_mark": OBJECTION_MARK if row["under_objection"] else None,
+        "items": record_items(row, subjects.identity(row)),
+    }
+
+
+def listing_entry(row: asyncpg.Record, subjects: SubjectView) -> dict[str, Any]:
+    return {
+        "object": f"blacklist_entry/{row['id']}",
+        "kind": "blacklist",
+        "grade": "serious",
+        "log_index": row["log_index"],
+        "published_on": _day(row["listed_on"]),
+        "withdraw_on": _day(row["planned_removal_on"]),
+        "under_objection": row["under_objection"],
+        "objection_mark": OBJECTION_MARK if row["under_objection"] else None,
+        "items": listing_items(row, subjects.identity(row)),
+    }
+
+
+EntryMaker = Callable[[asyncpg.Record, SubjectView], dict[str, Any]]
+
+
+async def public_record(services: Services, record_id: uuid.UUID, day: date) -> asyncpg.Record | None:
+    row: asyncpg.Record | None = await services.pool.fetchrow(
+        f"SELECT r.*, {SUBJECT_COLUMNS} FROM {RECORDS_FROM}"  # noqa: S608 - fixed text
+        f" WHERE {RECORD_PUBLIC} AND r.id = $2",
+        day,
+        record_id,
+    )
+    return row
+
+
+async def public_listing(services: Services, entry_id: uuid.UUID, day: date) -> asyncpg.Record | None:
+    row: asyncpg.Record | None = await services.pool.fetchrow(
+        f"SELECT b.*, {SUBJECT_COLUMNS} FROM {LISTINGS_FROM}"  # noqa: S608 - fixed text
+        f" WHERE {LISTING_PUBLIC} AND b.id = $2",
+        day,
+        entry_id,
+    )
+    return row
