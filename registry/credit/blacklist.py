@@ -17,7 +17,7 @@ import asyncpg
 import msgspec
 
 from registry.clock import today
-from registry.credit.common import clean, fetch, update_versioned
+from registry.credit.common import clean, fetch, list_keyset, update_versioned
 from registry.db.types import Conn, required
 from registry.db.writes import Written, audited_write
 from registry.domain import blacklist as rules
@@ -160,19 +160,5 @@ async def withdraw(services: Services, actor: str, entry_id: uuid.UUID, reason: 
 
 async def list_entries(services: Services, *, state: str | None, subject_id: uuid.UUID | None,
                        after: uuid.UUID | None, limit: int) -> list[asyncpg.Record]:
-    conditions: list[str] = []
-    params: list[Any] = []
-    for column, value in (("state", state), ("subject_id", subject_id)):
-        if value is not None:
-            params.append(value)
-            conditions.append(f"{column} = ${len(params)}")
-    if after is not None:
-        params.append(after)
-        conditions.append(f"id > ${len(params)}")
-    where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
-    params.append(limit)
-    rows: list[asyncpg.Record] = await services.pool.fetch(
-        f"SELECT * FROM blacklist_entries {where} ORDER BY id LIMIT ${len(params)}",  # noqa: S608 - fixed text
-        *params,
-    )
-    return rows
+    return await list_keyset(services, "blacklist_entry", after=after, limit=limit,
+                             equals={"state": state, "subject_id": subject_id})

@@ -115,3 +115,36 @@ def decode_cursor(cursor: str, types: tuple[type, ...]) -> tuple[Any, ...]:
         return tuple(out)
     except (ValueError, binascii.Error, msgspec.DecodeError):
         raise InvalidInput("cursor", "not a cursor this API gave out", "next_cursor of a page") from None
+
+
+async def list_keyset(
+    services: Services,
+    object_type: str,
+    *,
+    equals: dict[str, Any],
+    after: uuid.UUID | None,
+    limit: int,
+    due_before: date | None = None,
+) -> list[asyncpg.Record]:
+    """One page of a table ordered by id, filtered on equality (None = no filter).
+
+    ``due_before`` keeps rows whose ``answer_due`` is before that day (overdue objections).
+    Column names come from the calling module, never from the request.
+    """
+    conditions: list[str] = []
+    params: list[Any] = []
+    if due_before is not None:
+        params.append(due_before)
+        conditions.append(f"answer_due < ${len(params)}")
+    for column, value in equals.items():
+        if value is not None:
+            params.append(value)
+            conditions.append(f"{column} = ${len(params)}")
+    if after is not None:
+        params.append(after)
+        conditions.append(f"id > ${len(params)}")
+    where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+    params.append(limit)
+    sql = f"SELECT * FROM {TABLES[object_type]} {where} ORDER BY id LIMIT ${len(params)}"  # noqa: S608 - fixed names
+    rows: list[asyncpg.Record] = await services.pool.fetch(sql, *params)
+    return rows

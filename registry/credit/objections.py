@@ -20,7 +20,7 @@ import msgspec
 from registry.clock import today
 from registry.credit import blacklist as entries
 from registry.credit import records
-from registry.credit.common import clean, fetch, update_versioned
+from registry.credit.common import clean, fetch, list_keyset, update_versioned
 from registry.db.types import Conn, required
 from registry.db.writes import Written, audited_write
 from registry.domain import blacklist as bl_rules
@@ -171,23 +171,7 @@ async def list_objections(services: Services, *, state: str | None, overdue: boo
                           subject_id: uuid.UUID | None, after: uuid.UUID | None,
                           limit: int) -> list[asyncpg.Record]:
     """Keyset by id. ``overdue``: still filed after ``answer_due`` (domain.objections.is_overdue)."""
-    conditions: list[str] = []
-    params: list[Any] = []
-    if overdue:
-        state = "filed"
-        params.append(today(services.clock))
-        conditions.append(f"answer_due < ${len(params)}")
-    for column, value in (("state", state), ("subject_id", subject_id)):
-        if value is not None:
-            params.append(value)
-            conditions.append(f"{column} = ${len(params)}")
-    if after is not None:
-        params.append(after)
-        conditions.append(f"id > ${len(params)}")
-    where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
-    params.append(limit)
-    rows: list[asyncpg.Record] = await services.pool.fetch(
-        f"SELECT * FROM objections {where} ORDER BY id LIMIT ${len(params)}",  # noqa: S608 - fixed text
-        *params,
-    )
-    return rows
+    due_before = today(services.clock) if overdue else None
+    return await list_keyset(services, "objection", after=after, limit=limit,
+                             equals={"state": "filed" if overdue else state, "subject_id": subject_id},
+                             due_before=due_before)
