@@ -1,0 +1,304 @@
+"""Credit-bureau routes (profiles, bulk lookup, change feed) and the regulators' view of them.
+
+Thin: parse, check the purpose, call ``registry.bureau``, record accesses, shape.
+Personal data never travels in a URL: practitioners are looked up by POST body.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from litestar import Controller, get, post
+from litestar.connection import ASGIConnection
+from litestar.handlers.base import BaseRouteHandler
+from litestar.params import Parameter
+from litestar.status_codes import HTTP_200_OK
+from msgspec import Meta, Struct
+
+from registry.api.auth import BEARER, requires
+from registry.api.openapi import problem_responses
+from registry.api.schemas import DocumentNumber, DocumentTypeName
+from registry.bureau import access, feed, profiles
+from registry.bureau.runtime import bureau_runtime
+from registry.bureau.views import BureauProfile
+from registry.credit.common import decode_cursor, encode_cursor
+from registry.errors import InvalidInput, NotFound
+from registry.services import Services
+from registry.tokens import Principal
+
+BULK_MAX = 1000
+Purpose = Annotated[
+    str,
+    Meta(max_length=100, description="Why the bureau asks: one of Policy.bureau_query_purposes"),
+]
+_requires_bureau = requires("bureau")
+
+
+async def bureau_guard(
+    connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
+) -> None:
+    """A live bureau token within its rate limit (429 with Retry-After beyond it)."""
+    await _requires_bureau(connection, handler)
+    principal: Principal = connection.state.principal
+    bureau_runtime(connection.app.state.services).limiter.check(principal.token_id)
+
+
+def _check_purpose(services: Services, purpose: str | None) -> str:
+    accepted = ", ".join(services.policy.bureau_query_purposes)
+    if purpose is None or not purpose.strip():
+        raise InvalidInput("purpose", "is required for queries about practitioners", accepted)
+    if purpose not in services.policy.bureau_query_purposes:
+        raise InvalidInput("purpose", "is not a recognised purpose", accepted)
+    return purpose
+
+
+def _record(
+    services: Services,
+    principal: Principal,
+    answers: list[profiles.Answer],
+    purpose: str | None,
+    channel: str,
+) -> None:
+    people = [a.practitioner_id for a in answers if a.practitioner_id is not None]
+    if not people or purpose is None:
+        return
+    recorder = bureau_runtime(services).recorder
+    now = services.clock.now()
+    for person in people:
+        recorder.add(
+            at=now,
+            token_id=principal.token_id,
+            token_name=principal.name,
+            subject_id=person,
+            purpose=purpose,
+            channel=channel,
+        )
+
+
+class PractitionerLookup(Struct, forbid_unknown_fields=True, kw_only=True):
+    document_type: DocumentTypeName
+    document_number: DocumentNumber
+    purpose: Purpose | None = None
+
+
+class BulkIdentifier(Struct, forbid_unknown_fields=True, kw_only=True):
+    """Either ``credit_code``, or ``document_type`` with ``document_number``."""
+
+    credit_code: Annotated[str, Meta(max_length=40)] | None = None
+    document_type: Annotated[str, Meta(max_length=40)] | None = None
+    document_number: Annotated[str, Meta(max_length=40)] | None = None
+
+
+class BulkLookup(Struct, forbid_unknown_fields=True, kw_only=True):
+    identifiers: Annotated[list[BulkIdentifier], Meta(min_length=1, max_length=BULK_MAX)]
+    # Required when any identifier is a document (a practitioner).
+    purpose: Purpose | None = None
+
+
+class InvalidIdentifier(Struct, kw_only=True):
+    field: str
+    reason: str
+    accepted: str | None
+
+
+class BulkResult(Struct, kw_only=True, omit_defaults=True):
+    index: int
+    status: Literal["found", "not_found", "invalid"]
+    profile: BureauProfile | None = None
+    error: InvalidIdentifier | None = None
+
+
+class BulkAnswer(Struct, kw_only=True):
+    results: list[BulkResult]
+
+
+class AccessRecord(Struct, kw_only=True):
+    id: int
+    at: datetime
+    token_id: uuid.UUID
+    token_name: str
+    subject_id: uuid.UUID
+    purpose: str
+    channel: str
+
+
+class AccessPage(Struct, kw_only=True):
+    items: list[AccessRecord]
+    next_cursor: str | None
+
+
+def _one(answer: profiles.Answer, what: str) -> BureauProfile:
+    if answer.status == "invalid" and answer.error is not None:
+        raise answer.error
+    if answer.profile is None:
+        raise NotFound(f"no {what}")
+    return answer.profile
+
+
+class BureauController(Controller):
+    path = "/v1/bureau"
+    tags = ["credit bureaus"]
+    security = BEARER
+    guards = [bureau_guard]
+
+    @get(
+        "/profiles/{credit_code:str}",
+        responses=problem_responses(401, 403, 404, 422, 429),
+        summary="Profile of an organisation by unified social credit code",
+        description=(
+            "Identity, the records and serious-dishonesty listings in publication today with "
+            "every 雙公示 item, objection marks, and each item's audit-log index for its "
+            "inclusion proof."
+        ),
+    )
+    async def profile(self, credit_code: str, services: Services) -> BureauProfile:
+        [answer] = await profiles.lookup_many(
+            services, [profiles.Identifier(credit_code=credit_code)]
+        )
+        return _one(answer, "subject with this credit code")
+
+    @post(
+        "/profiles/lookup",
+        status_code=HTTP_200_OK,
+        responses=problem_responses(400, 401, 403, 404, 422, 429),
+        summary="Profile of a practitioner by document (in the body, never the URL)",
+        description=(
+            "Needs a `purpose`; every lookup is recorded (who, when, whom, why). The document "
+            "number is shown masked. Minors are answered 404, as if unknown."
+        ),
+    )
+    async def lookup(
+        self, data: PractitionerLookup, services: Services, principal: Principal
+    ) -> BureauProfile:
+        purpose = _check_purpose(services, data.purpose)
+        [answer] = await profiles.lookup_many(
+            services,
+            [
+                profiles.Identifier(
+                    document_type=data.document_type, document_number=data.document_number
+                )
+            ],
+        )
+        _record(services, principal, [answer], purpose, "lookup")
+        return _one(answer, "practitioner with this document")
+
+    @post(
+        "/profiles/bulk",
+        status_code=HTTP_200_OK,
+        responses=problem_responses(400, 401, 403, 422, 429),
+        summary=f"Profiles of up to {BULK_MAX} subjects, one answer per identifier in order",
+        description=(
+            "Each answer is `found` (with the profile), `not_found`, or `invalid` (with the "
+            "field, reason and accepted values). `purpose` is required when any identifier is "
+            "a document; each practitioner found is recorded."
+        ),
+    )
+    async def bulk(self, data: BulkLookup, services: Services, principal: Principal) -> BulkAnswer:
+        personal = any(
+            i.document_type is not None or i.document_number is not None for i in data.identifiers
+        )
+        purpose = _check_purpose(services, data.purpose) if personal else None
+        answers = await profiles.lookup_many(
+            services,
+            [
+                profiles.Identifier(
+                    credit_code=i.credit_code,
+                    document_type=i.document_type,
+                    document_number=i.document_number,
+                )
+                for i in data.identifiers
+            ],
+        )
+        _record(services, principal, answers, purpose, "bulk")
+        results = []
+        for index, answer in enumerate(answers):
+            error = answer.error
+            results.append(
+                BulkResult(
+                    index=index,
+                    status=answer.status,  # type: ignore[arg-type]  # one of the three by construction
+                    profile=answer.profile,
+                    error=InvalidIdentifier(
+                        field=error.field, reason=error.reason, accepted=error.accepted
+                    )
+                    if error is not None
+                    else None,
+                )
+            )
+        return BulkAnswer(results=results)
+
+    @get(
+        "/changes",
+        responses=problem_responses(401, 403, 422, 429),
+        summary="Every change bureaus may see, in audit-log order (resumable cursor)",
+        description=(
+            "Items are `upsert` (the bureau view of that version) or `delete` (drop your copy: "
+            "publicity ended, repaired, revoked, removed). Start without `since`, then pass "
+            "`next_cursor`; the feed never skips or repeats, and only serves leaves already in "
+            "the signed tree (`tree_size`). Applying every item in order gives the profiles."
+        ),
+    )
+    async def changes(
+        self,
+        services: Services,
+        since: Annotated[
+            str | None, Parameter(description="next_cursor of the previous page", max_length=200)
+        ] = None,
+        limit: Annotated[int, Parameter(ge=1, le=5000)] = 500,
+    ) -> feed.ChangePage:
+        return await feed.read_changes(services, since, limit)
+
+
+def _page(rows: list[Any], limit: int) -> AccessPage:
+    items = [AccessRecord(**{f: r[f] for f in AccessRecord.__struct_fields__}) for r in rows]
+    return AccessPage(
+        items=items, next_cursor=encode_cursor(rows[-1]["id"]) if len(rows) == limit else None
+    )
+
+
+class AccessRecordController(Controller):
+    path = "/v1"
+    tags = ["credit bureaus"]
+    security = BEARER
+    guards = [requires("regulator")]
+
+    @get(
+        "/access-records",
+        responses=problem_responses(401, 403, 422),
+        summary="Bureau queries on practitioners, oldest first (filter by token)",
+    )
+    async def list_records(
+        self,
+        services: Services,
+        token_id: uuid.UUID | None = None,
+        cursor: Annotated[str | None, Parameter(max_length=200)] = None,
+        limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
+    ) -> AccessPage:
+        after = decode_cursor(cursor, (int,))[0] if cursor else None
+        rows = await access.list_access(
+            services.pool, token_id=token_id, subject_id=None, after=after, limit=limit
+        )
+        return _page(rows, limit)
+
+    @get(
+        "/subjects/{subject_id:uuid}/access-records",
+        responses=problem_responses(401, 403, 404, 422),
+        summary="Who looked this practitioner up, when and why",
+    )
+    async def for_subject(
+        self,
+        subject_id: uuid.UUID,
+        services: Services,
+        cursor: Annotated[str | None, Parameter(max_length=200)] = None,
+        limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
+    ) -> AccessPage:
+        exists = await services.pool.fetchval("SELECT 1 FROM subjects WHERE id = $1", subject_id)
+        if not exists:
+            raise NotFound(f"no subject with id {subject_id}")
+        after = decode_cursor(cursor, (int,))[0] if cursor else None
+        rows = await access.list_access(
+            services.pool, token_id=None, subject_id=subject_id, after=after, limit=limit
+        )
+        return _page(rows, limit)

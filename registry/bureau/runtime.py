@@ -1,0 +1,46 @@
+"""The bureau API's per-process state: the access recorder and the rate limiter.
+
+Kept beside the ``Services`` it belongs to (like the expiry task), started and
+stopped by registry/bootstrap.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from registry.bureau.access import AccessRecorder
+from registry.bureau.limits import RateLimiter
+from registry.services import Services
+
+
+@dataclass
+class BureauRuntime:
+    recorder: AccessRecorder
+    limiter: RateLimiter
+
+
+_RUNTIMES: dict[int, BureauRuntime] = {}
+
+
+def start_bureau(services: Services) -> BureauRuntime:
+    runtime = BureauRuntime(
+        recorder=AccessRecorder(services.pool),
+        limiter=RateLimiter(services.policy.bureau_rate_per_minute),
+    )
+    runtime.recorder.start()
+    _RUNTIMES[id(services)] = runtime
+    return runtime
+
+
+def bureau_runtime(services: Services) -> BureauRuntime:
+    runtime = _RUNTIMES.get(id(services))
+    if runtime is None:
+        raise RuntimeError("the bureau API was not started with these services (see bootstrap)")
+    return runtime
+
+
+async def stop_bureau(services: Services) -> None:
+    """Stop the recorder after writing every buffered access record."""
+    runtime = _RUNTIMES.pop(id(services), None)
+    if runtime is not None:
+        await runtime.recorder.stop()
