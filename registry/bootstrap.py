@@ -6,8 +6,6 @@ better no service than a service that signs over a damaged history.
 
 from __future__ import annotations
 
-import os
-
 import asyncpg
 import structlog
 
@@ -69,7 +67,7 @@ async def open_services(
         pii=pii,
         integrator=integrator,
         # REGISTRY_POLICY_* (README): read once here, like Settings.from_env.
-        policy=policy or Policy.from_env(os.environ),
+        policy=policy or settings.policy,
     )
     if settings.expiry_interval_ms:
         # Publicity ends by itself: records and listings past their end leave publication.

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from registry.domain.policy import Policy
+
 DEFAULT_ORIGIN = "registry.example/vc-credit"
 
 
@@ -42,6 +44,13 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise SettingsError(f"{name}={raw!r} is not a boolean (use 1/0, true/false)")
 
 
+def _policy(env: Mapping[str, str]) -> Policy:
+    try:
+        return Policy.from_env(env)
+    except ValueError as error:
+        raise SettingsError(str(error)) from None
+
+
 @dataclass(frozen=True)
 class Settings:
     # Where the service keeps its state: embedded database, development keys.
@@ -68,6 +77,9 @@ class Settings:
     # How often the service ends the publicity of what reached its end (0: never; use
     # `registry expire` from a scheduler instead).
     expiry_interval_ms: int = 60_000
+    # The policy settings (publicity windows, deadlines, masks, bureau limits),
+    # from REGISTRY_POLICY_<FIELD>; see registry/domain/policy.py.
+    policy: Policy = field(default_factory=Policy)
 
     @property
     def keys_dir(self) -> Path:
@@ -125,4 +137,5 @@ class Settings:
             log_format=log_format,
             max_body_bytes=_int(env, "REGISTRY_MAX_BODY_BYTES", 4 * 1024 * 1024, 1024, 1 << 30),
             expiry_interval_ms=_int(env, "REGISTRY_EXPIRY_INTERVAL_MS", 60_000, 0, 86_400_000),
+            policy=_policy(env),
         )

@@ -47,6 +47,8 @@ log = structlog.get_logger(__name__)
 # Upper bound of leaves integrated in one transaction, so one batch never holds
 # the head lock for long even after a backlog (e.g. a bulk import).
 MAX_BATCH = 4096
+# How often an idle integrator looks for committed leaves nobody is waiting for.
+SWEEP_SECONDS = 1.0
 
 
 def sign_checkpoint(key: LogKey, origin: str, size: int, root: bytes) -> str:
@@ -229,7 +231,11 @@ class Integrator:
     async def _run(self) -> None:
         backoff = 0.05
         while True:
-            await self._wakeup.wait()
+            # Besides waking for this process's writers, sweep now and then: leaves
+            # committed by nobody waiting (the expiry job, a CLI, a process that died)
+            # must still be signed promptly.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), SWEEP_SECONDS)
             self._wakeup.clear()
             if self._window:
                 await asyncio.sleep(self._window)
