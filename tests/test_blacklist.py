@@ -134,3 +134,37 @@ async def test_list_by_state(client: Client, regulator: dict[str, str], bureau: 
     assert bad.status_code == 422
     assert bad.json()["field"] == "state"
     assert (await client.get("/v1/blacklist", headers=bureau)).status_code == 403
+
+
+async def test_revoking_the_decision_ends_its_listings(client: Client, regulator: dict[str, str],
+                                                       db: asyncpg.Pool, clock: ManualClock) -> None:
+    """A listing never outlives its basis: revoking the serious record removes a listed entry
+    and withdraws a mere proposal, in the same transaction as the revocation."""
+    entry = await proposed(client, regulator)
+    eid = entry["id"]
+    record_id = entry["record_ids"][0]  # type: ignore[index]
+    await client.post(f"/v1/blacklist/{eid}/notify", headers=regulator,
+                      json={"channel": "registered_mail", "on": "2026-03-02"})
+    clock.set(day("2026-03-13"))
+    assert (await client.post(f"/v1/blacklist/{eid}/list", json={}, headers=regulator)).status_code == 200
+    start = await log_size(db)
+    current = (await client.get(f"/v1/records/{record_id}", headers=regulator)).json()
+    revoked = await client.post(f"/v1/records/{record_id}/revoke", headers=regulator,
+                                json={"version": current["version"], "reason": "復議撤銷"})
+    assert revoked.status_code == 200, revoked.text
+    after = (await client.get(f"/v1/blacklist/{eid}", headers=regulator)).json()
+    assert after["state"] == "removed"
+    assert after["removal_reason"] == "decision_revoked"
+    assert await actions(db, start) == ["record.revoke", "blacklist.remove"]
+
+    person = await subject(client, regulator, kind="practitioner")
+    basis = await record(client, regulator, penalty(person, number="寧發改罰〔2026〕2號", grade="serious"))
+    other = (await client.post("/v1/blacklist", headers=regulator, json={
+        "subject_id": person, "criterion": "拒不履行行政處罰決定", "legal_basis": "國辦發〔2020〕49號",
+        "record_ids": [basis["id"]]})).json()
+    other_record = basis["id"]
+    version = (await client.get(f"/v1/records/{other_record}", headers=regulator)).json()["version"]
+    await client.post(f"/v1/records/{other_record}/revoke", headers=regulator,
+                      json={"version": version, "reason": "撤銷"})
+    withdrawn = (await client.get(f"/v1/blacklist/{other['id']}", headers=regulator)).json()
+    assert withdrawn["state"] == "withdrawn"

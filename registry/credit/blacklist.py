@@ -162,3 +162,27 @@ async def list_entries(services: Services, *, state: str | None, subject_id: uui
                        after: uuid.UUID | None, limit: int) -> list[asyncpg.Record]:
     return await list_keyset(services, "blacklist_entry", after=after, limit=limit,
                              equals={"state": state, "subject_id": subject_id})
+
+
+async def end_entries_resting_on(
+    services: Services, actor: str, record_id: uuid.UUID, conn: Conn
+) -> list[Written]:
+    """A revoked decision takes its listings with it: listed entries are removed
+    (``decision_revoked``), proposals withdrawn — in the caller's transaction."""
+    rows = await conn.fetch(
+        "SELECT id, state FROM blacklist_entries WHERE $1 = ANY(record_ids)"
+        " AND state IN ('proposed', 'notified', 'listed') ORDER BY id FOR UPDATE",
+        record_id,
+    )
+    day = today(services.clock)
+    ended = []
+    for row in rows:
+        if row["state"] == "listed":
+            ended.append(await step(
+                services, actor, row["id"], "blacklist.remove",
+                lambda s: rules.remove(s, day, RemovalReason.decision_revoked), conn=conn))
+        else:
+            ended.append(await step(
+                services, actor, row["id"], "blacklist.withdraw",
+                lambda s: rules.withdraw(s, day, "decision_revoked"), conn=conn))
+    return ended

@@ -259,16 +259,28 @@ async def revoke_record(
     services: Services, actor: str, record_id: uuid.UUID, version: int, reason: str,
     *, extra: dict[str, Any] | None = None, conn: Conn | None = None,
 ) -> Written:
-    """Take the record out of publication at once (its decision was revoked); kept for regulators."""
+    """Take the record out of publication at once (its decision was revoked); kept for regulators.
+
+    Blacklist entries resting on the record end in the same transaction (removed if
+    listed, withdrawn if only proposed): the list must never outlive its basis.
+    """
+    from registry.credit.blacklist import end_entries_resting_on  # blacklist builds on records
+
+    if conn is None:
+        async with services.pool.acquire() as own, own.transaction():
+            return await revoke_record(services, actor, record_id, version, reason,
+                                       extra=extra, conn=own)
     current = await fetch(services, "credit_record", record_id, conn)
     if current["status"] == "revoked":
         raise Conflict(f"record {record_id} is already revoked")
-    return await update_versioned(
+    written = await update_versioned(
         services, actor=actor, action="record.revoke", object_type="credit_record",
         object_id=record_id, version=version, conn=conn,
         changes={"status": "revoked", "publication_ended_on": today(services.clock),
                  "status_reason": clean(reason, "reason", required=True), **(extra or {})},
     )
+    await end_entries_resting_on(services, actor, record_id, conn)
+    return written
 
 
 async def list_records(
