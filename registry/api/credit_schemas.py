@@ -87,7 +87,9 @@ class Revocation(Struct, forbid_unknown_fields=True, kw_only=True):
     reason: Text
 
 
-class CreditRecord(Struct, kw_only=True):
+class RecordItems(Struct, kw_only=True):
+    """A credit record's 雙公示 items (cf_* codes in schema/0002), shared by every view."""
+
     id: uuid.UUID
     subject_id: uuid.UUID
     record_kind: str
@@ -109,6 +111,11 @@ class CreditRecord(Struct, kw_only=True):
     source_name: str
     source_code: str
     remarks: str | None
+
+
+class CreditRecord(RecordItems, kw_only=True):
+    """The regulator's view: the items plus publicity, status and audit fields."""
+
     published: bool
     publicity_start: date
     repair_from: date

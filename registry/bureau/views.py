@@ -27,13 +27,13 @@ import base64
 import uuid
 from collections.abc import Mapping
 from datetime import date
-from decimal import Decimal
 from typing import Any
 
 import asyncpg
 import msgspec
 from msgspec import Struct
 
+from registry.api.credit_schemas import RecordItems
 from registry.errors import InvalidInput
 from registry.identifiers import is_minor, mask_document_number
 from registry.services import Services
@@ -74,30 +74,9 @@ class BureauAffiliation(Struct, kw_only=True):
     log_index: int
 
 
-class BureauRecord(Struct, kw_only=True):
-    """A published credit record with every 雙公示 item (cf_* codes in schema/0002)."""
+class BureauRecord(RecordItems, kw_only=True):
+    """A published credit record with every 雙公示 item, as bureaus see it."""
 
-    id: uuid.UUID
-    subject_id: uuid.UUID
-    record_kind: str
-    grade: str | None
-    decision_number: str | None
-    violation_type: str | None
-    facts: str
-    legal_basis: str | None
-    penalty_types: list[str]
-    penalty_content: str | None
-    fine_amount: Decimal | None
-    confiscation_amount: Decimal | None
-    licence_name: str | None
-    licence_number: str | None
-    decision_date: date
-    valid_until: date | None
-    authority_name: str
-    authority_code: str
-    source_name: str
-    source_code: str
-    remarks: str | None
     publicity_start: date
     publicity_deadline: date | None
     under_objection: bool
