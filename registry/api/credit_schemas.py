@@ -53,11 +53,9 @@ class RecordIn(Struct, forbid_unknown_fields=True, kw_only=True):
     remarks: Text | None = None
 
 
-class RecordCorrection(Struct, forbid_unknown_fields=True, kw_only=True):
-    """A correction: the fields to change; the record keeps its id, gains a version."""
+class RecordCorrectionFields(Struct, forbid_unknown_fields=True, kw_only=True):
+    """Record items an upheld objection may correct."""
 
-    version: Version
-    note: Text
     grade: GradeName | None = None
     decision_number: Short | None = None
     violation_type: Short | None = None
@@ -71,15 +69,25 @@ class RecordCorrection(Struct, forbid_unknown_fields=True, kw_only=True):
     licence_number: Short | None = None
     decision_date: date | None = None
     valid_until: date | None = None
+    remarks: Text | None = None
+
+    def changes(self) -> dict[str, Any]:
+        return {f: getattr(self, f) for f in self.__struct_fields__ if getattr(self, f) is not None}
+
+
+class RecordCorrection(RecordCorrectionFields, forbid_unknown_fields=True, kw_only=True):
+    """A correction: the fields to change; the record keeps its id, gains a version."""
+
+    version: Version
+    note: Text
     authority_name: Short | None = None
     authority_code: Code | None = None
     source_name: Short | None = None
     source_code: Code | None = None
-    remarks: Text | None = None
 
     def changes(self) -> dict[str, Any]:
-        return {f: getattr(self, f) for f in self.__struct_fields__
-                if f not in ("version", "note") and getattr(self, f) is not None}
+        # version and note describe the correction itself, not the record.
+        return {k: v for k, v in super().changes().items() if k not in ("version", "note")}
 
 
 class Revocation(Struct, forbid_unknown_fields=True, kw_only=True):
@@ -213,24 +221,6 @@ class ObjectionIn(Struct, forbid_unknown_fields=True, kw_only=True):
     grounds: LongText
 
 
-class RecordCorrectionFields(Struct, forbid_unknown_fields=True, kw_only=True):
-    grade: GradeName | None = None
-    decision_number: Short | None = None
-    violation_type: Short | None = None
-    facts: LongText | None = None
-    legal_basis: Text | None = None
-    penalty_types: Annotated[list[PenaltyTypeName], Meta(max_length=8)] | None = None
-    penalty_content: Text | None = None
-    fine_amount: Amount | None = None
-    confiscation_amount: Amount | None = None
-    licence_name: Short | None = None
-    licence_number: Short | None = None
-    decision_date: date | None = None
-    valid_until: date | None = None
-    remarks: Text | None = None
-
-    def changes(self) -> dict[str, Any]:
-        return {f: getattr(self, f) for f in self.__struct_fields__ if getattr(self, f) is not None}
 
 
 class ObjectionDecision(Struct, forbid_unknown_fields=True, kw_only=True):
