@@ -1,4 +1,5 @@
-"""Bringing the registry up and down: database, migrations, keys, log check, integrator.
+"""Bringing the registry up and down: database, migrations, keys, log check, integrator,
+the token cache.
 
 Start-up refuses to serve a log that does not match itself (see tlog/startup.py):
 better no service than a service that signs over a damaged history.
@@ -21,6 +22,7 @@ from registry.services import Services
 from registry.settings import Settings
 from registry.tlog.integrator import Integrator, initialise_log
 from registry.tlog.startup import check_log_at_start
+from registry.token_cache import TokenCache
 
 log = structlog.get_logger(__name__)
 
@@ -57,6 +59,10 @@ async def open_services(
             settings.batch_window_ms / 1000,
         )
         await integrator.start()
+        # Its own connection for LISTEN (not from the pool). A database that refuses it
+        # leaves the cache off, every request asking the database, until it reconnects.
+        tokens = TokenCache(pool, url)
+        await tokens.start()
     except BaseException:
         await pool.close()
         raise
@@ -66,6 +72,7 @@ async def open_services(
         clock=clock or SystemClock(),
         pii=pii,
         integrator=integrator,
+        tokens=tokens,
         # REGISTRY_POLICY_* (README): read once here, like Settings.from_env.
         policy=policy or settings.policy,
     )
@@ -81,6 +88,7 @@ async def close_services(services: Services) -> None:
     await stop_expiry(services)
     await stop_bureau(services)
     await services.integrator.stop()
+    await services.tokens.close()
     await services.pool.close()
 
 

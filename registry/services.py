@@ -12,6 +12,7 @@ from registry.domain.policy import Policy
 from registry.pii import PiiCipher
 from registry.settings import Settings
 from registry.tlog.integrator import Integrator
+from registry.token_cache import TokenCache
 
 
 class Receipt(msgspec.Struct):
@@ -28,6 +29,8 @@ class Services:
     clock: Clock
     pii: PiiCipher
     integrator: Integrator
+    # Authenticates bearer tokens; revokers must call ``tokens.forget`` after the commit.
+    tokens: TokenCache
     policy: Policy = field(default_factory=Policy)
 
     async def receipt(self, log_index: int) -> Receipt:

@@ -2,6 +2,10 @@
 
 A token looks like ``vcr_<role>_<43 base64url chars>``; the role in the text is
 only a hint for people, the stored row decides.
+
+Every revocation is announced on ``REVOKED_CHANNEL`` in its own transaction, so
+the in-process caches of live tokens (``token_cache.py``) in every server hear of
+it on commit, and never of a revocation that rolled back.
 """
 
 from __future__ import annotations
@@ -21,6 +25,9 @@ from registry.db.writes import Written, audited_write
 from registry.errors import Conflict, InvalidInput, NotFound
 
 ROLES = ("regulator", "bureau", "admin")
+
+# NOTIFY channel for revocations; the payload is the revoked token's id as text.
+REVOKED_CHANNEL = "registry_token_revoked"
 
 
 @dataclass(frozen=True)
@@ -98,6 +105,8 @@ async def revoke_token(
                 index,
             )
         )
+        # Transactional: delivered to listeners on commit, dropped with a rollback.
+        await conn.execute("SELECT pg_notify($1, $2)", REVOKED_CHANNEL, str(token_id))
         return row
 
     return await audited_write(
@@ -106,7 +115,10 @@ async def revoke_token(
 
 
 async def authenticate(pool: asyncpg.Pool, token: str) -> Principal | None:
-    """The holder of a live token, or None. No cache: a revocation takes effect at once."""
+    """The holder of a live token, or None, read from the database: the source of truth.
+
+    Requests go through ``TokenCache.authenticate``, which asks this on a miss.
+    """
     row = await pool.fetchrow(
         "SELECT id, name, role FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
         hash_token(token),

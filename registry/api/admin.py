@@ -67,7 +67,7 @@ class TokenController(Controller):
     path = "/v1/admin/tokens"
     tags = ["admin"]
     security = BEARER
-    guards = [requires("admin")]
+    middleware = [requires("admin")]
 
     @get("/", responses=problem_responses(401, 403), summary="List API tokens (never the secrets)")
     async def list_all(self, services: Services) -> list[TokenInfo]:
@@ -104,6 +104,9 @@ class TokenController(Controller):
         written = await revoke_token(
             services.pool, services.clock, token_id=token_id, actor=principal.actor
         )
+        # Committed: drop it here before answering, not when our own notification comes
+        # back, so in this process the very next request with it is refused.
+        services.tokens.forget(token_id)
         receipt = await services.receipt(written.log_index)
         return RevokedToken(
             info=_info(written.row),

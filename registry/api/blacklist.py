@@ -41,7 +41,7 @@ class BlacklistController(Controller):
     path = "/v1/blacklist"
     tags = ["serious-dishonesty list"]
     security = BEARER
-    guards = [requires("regulator")]
+    middleware = [requires("regulator")]
 
     @post("/", status_code=HTTP_201_CREATED, responses=_STEP,
           summary="Propose listing a subject (organisation or practitioner)",

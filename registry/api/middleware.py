@@ -41,7 +41,8 @@ def request_id_middleware(app: ASGIApp) -> ASGIApp:
         if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
-        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        raw = next((v for k, v in scope["headers"] if k == b"x-request-id"), b"")
+        incoming = raw.decode("latin-1")
         request_id = incoming if _VALID_ID.match(incoming) else secrets.token_hex(8)
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()

@@ -48,7 +48,7 @@ class ObjectionController(Controller):
     tags = ["objections"]
     security = BEARER
 
-    @post("/", guards=[requires("regulator", "bureau")], status_code=HTTP_201_CREATED,
+    @post("/", middleware=[requires("regulator", "bureau")], status_code=HTTP_201_CREATED,
           responses=_WRITE, summary="File an objection against a record or a listing",
           description="The record or listing shows `under_objection: true` (異議處理中) until a "
                       "regulator decides. Deadlines in working days from policy.")
@@ -58,7 +58,7 @@ class ObjectionController(Controller):
                                               data.target_type, data.target_id, data.grounds)
         return await _objection_answer(services, filed, marked)
 
-    @get("/", guards=[requires("regulator")], responses=problem_responses(400, 401, 403, 422),
+    @get("/", middleware=[requires("regulator")], responses=problem_responses(400, 401, 403, 422),
          summary="List objections: pending (state=filed) or overdue (keyset by id)")
     async def list_objections(
         self,
@@ -77,13 +77,13 @@ class ObjectionController(Controller):
         next_cursor = encode_cursor(rows[-1]["id"]) if len(rows) == limit else None
         return ObjectionPage(items=[view(Objection, r) for r in rows], next_cursor=next_cursor)
 
-    @get("/{objection_id:uuid}", guards=[requires("regulator", "bureau")],
+    @get("/{objection_id:uuid}", middleware=[requires("regulator", "bureau")],
          responses=problem_responses(401, 403, 404), summary="Read an objection")
     async def read(self, objection_id: uuid.UUID, services: Services) -> Objection:
         objection: Objection = view(Objection, await fetch(services, "objection", objection_id))
         return objection
 
-    @post("/{objection_id:uuid}/decide", guards=[requires("regulator")], status_code=HTTP_200_OK,
+    @post("/{objection_id:uuid}/decide", middleware=[requires("regulator")], status_code=HTTP_200_OK,
           responses=_WRITE, summary="Decide an objection once: upheld (revoke or correct) or rejected")
     async def decide(self, objection_id: uuid.UUID, data: ObjectionDecision, services: Services,
                      principal: Principal) -> ObjectionWritten:
@@ -99,7 +99,7 @@ class RepairController(Controller):
     tags = ["credit repair"]
     security = BEARER
 
-    @post("/", guards=[requires("regulator", "bureau")], status_code=HTTP_201_CREATED,
+    @post("/", middleware=[requires("regulator", "bureau")], status_code=HTTP_201_CREATED,
           responses=_WRITE, summary="Apply for credit repair of a record or a listing",
           description="Accepted from the end of the minimum publicity period while still "
                       "published (409 naming the dates otherwise). Repair is free.")
@@ -109,7 +109,7 @@ class RepairController(Controller):
         repair: Repair = view(Repair, written.row, await services.receipt(written.log_index))
         return repair
 
-    @get("/", guards=[requires("regulator")], responses=problem_responses(400, 401, 403, 422),
+    @get("/", middleware=[requires("regulator")], responses=problem_responses(400, 401, 403, 422),
          summary="List repair applications (state=applied for pending; keyset by id)")
     async def list_repairs(
         self,
@@ -127,19 +127,19 @@ class RepairController(Controller):
         next_cursor = encode_cursor(rows[-1]["id"]) if len(rows) == limit else None
         return RepairPage(items=[view(Repair, r) for r in rows], next_cursor=next_cursor)
 
-    @get("/{repair_id:uuid}", guards=[requires("regulator", "bureau")],
+    @get("/{repair_id:uuid}", middleware=[requires("regulator", "bureau")],
          responses=problem_responses(401, 403, 404), summary="Read a repair application")
     async def read(self, repair_id: uuid.UUID, services: Services) -> Repair:
         repair: Repair = view(Repair, await fetch(services, "repair", repair_id))
         return repair
 
-    @post("/{repair_id:uuid}/approve", guards=[requires("regulator")], status_code=HTTP_200_OK,
+    @post("/{repair_id:uuid}/approve", middleware=[requires("regulator")], status_code=HTTP_200_OK,
           responses=_WRITE, summary="Approve: publication of the record or listing ends today")
     async def approve(self, repair_id: uuid.UUID, data: RepairDecision, services: Services,
                       principal: Principal) -> Repair:
         return await self._decide(repair_id, True, data, services, principal)
 
-    @post("/{repair_id:uuid}/reject", guards=[requires("regulator")], status_code=HTTP_200_OK,
+    @post("/{repair_id:uuid}/reject", middleware=[requires("regulator")], status_code=HTTP_200_OK,
           responses=_WRITE, summary="Reject: the record stays published; the subject may apply again")
     async def reject(self, repair_id: uuid.UUID, data: RepairDecision, services: Services,
                      principal: Principal) -> Repair:

@@ -48,7 +48,7 @@ class RecordController(Controller):
 
     @post(
         "/",
-        guards=[requires("regulator")],
+        middleware=[requires("regulator")],
         status_code=HTTP_201_CREATED,
         responses={201: ResponseSpec(data_container=CreditRecord, description="The record"),
                    **problem_responses(400, 401, 403, 409, 422)},
@@ -90,7 +90,7 @@ class RecordController(Controller):
 
     @get(
         "/",
-        guards=[requires("regulator")],
+        middleware=[requires("regulator")],
         responses=problem_responses(400, 401, 403, 422),
         summary="List records, newest decision first (keyset pagination)",
     )
@@ -120,13 +120,13 @@ class RecordController(Controller):
                        if len(rows) == limit else None)
         return RecordPage(items=[view(CreditRecord, r) for r in rows], next_cursor=next_cursor)
 
-    @get("/{record_id:uuid}", guards=[requires("regulator")],
+    @get("/{record_id:uuid}", middleware=[requires("regulator")],
          responses=problem_responses(401, 403, 404), summary="Read a record's current version")
     async def read(self, record_id: uuid.UUID, services: Services) -> CreditRecord:
         record: CreditRecord = view(CreditRecord, await records.get_record(services, record_id))
         return record
 
-    @get("/{record_id:uuid}/versions", guards=[requires("regulator")],
+    @get("/{record_id:uuid}/versions", middleware=[requires("regulator")],
          responses=problem_responses(401, 403, 404),
          summary="Every version of a record, oldest first, each with its audit-log index")
     async def versions(self, record_id: uuid.UUID, services: Services) -> list[HistoryItem]:
@@ -137,7 +137,7 @@ class RecordController(Controller):
             " AND o.object_id = $1 ORDER BY o.log_index", str(record_id))
         return [history_item(r) for r in rows]
 
-    @post("/{record_id:uuid}/correct", guards=[requires("regulator")], status_code=HTTP_200_OK,
+    @post("/{record_id:uuid}/correct", middleware=[requires("regulator")], status_code=HTTP_200_OK,
           responses=problem_responses(400, 401, 403, 404, 409, 422),
           summary="Correct a record: a new version pointing to the one it replaces")
     async def correct(self, record_id: uuid.UUID, data: RecordCorrection, services: Services,
@@ -148,7 +148,7 @@ class RecordController(Controller):
                                     await services.receipt(written.log_index))
         return record
 
-    @post("/{record_id:uuid}/revoke", guards=[requires("regulator")], status_code=HTTP_200_OK,
+    @post("/{record_id:uuid}/revoke", middleware=[requires("regulator")], status_code=HTTP_200_OK,
           responses=problem_responses(400, 401, 403, 404, 409, 422),
           summary="Revoke a record: out of publication at once, kept for regulators")
     async def revoke(self, record_id: uuid.UUID, data: Revocation, services: Services,
@@ -172,7 +172,7 @@ class CreditHistoryController(Controller):
     tags = ["credit records"]
     security = BEARER
 
-    @get("/{subject_id:uuid}/credit-history", guards=[requires("regulator")],
+    @get("/{subject_id:uuid}/credit-history", middleware=[requires("regulator")],
          responses=problem_responses(401, 403, 404),
          summary="A subject's full credit history",
          description="Every version of every record, listing, objection and repair of the "

@@ -221,7 +221,7 @@ class SubjectController(Controller):
 
     @post(
         "/",
-        guards=[requires("regulator")],
+        middleware=[requires("regulator")],
         status_code=HTTP_201_CREATED,
         responses=problem_responses(400, 401, 403, 409, 422),
         summary="Create a subject",
@@ -262,7 +262,7 @@ class SubjectController(Controller):
 
     @get(
         "/",
-        guards=[requires("regulator")],
+        middleware=[requires("regulator")],
         responses=problem_responses(400, 401, 403),
         summary="List subjects (keyset pagination by id)",
     )
@@ -298,7 +298,7 @@ class SubjectController(Controller):
 
     @get(
         "/{subject_id:uuid}",
-        guards=[requires("regulator", "bureau", "admin")],
+        middleware=[requires("regulator", "bureau", "admin")],
         responses=problem_responses(401, 403, 404),
         summary="Read a subject",
         description="Regulators see a practitioner's document number in the clear; everyone else masked.",
@@ -311,7 +311,7 @@ class SubjectController(Controller):
 
     @patch(
         "/{subject_id:uuid}",
-        guards=[requires("regulator")],
+        middleware=[requires("regulator")],
         responses=problem_responses(400, 401, 403, 404, 409, 422),
         summary="Change a subject (optimistic: send its current version)",
     )
@@ -345,7 +345,7 @@ class SubjectController(Controller):
 
     @post(
         "/{subject_id:uuid}/deactivate",
-        guards=[requires("regulator")],
+        middleware=[requires("regulator")],
         status_code=HTTP_200_OK,
         responses=problem_responses(400, 401, 403, 404, 409),
         summary="Deactivate a subject (nothing is deleted)",
@@ -357,7 +357,7 @@ class SubjectController(Controller):
 
     @post(
         "/{subject_id:uuid}/reactivate",
-        guards=[requires("regulator")],
+        middleware=[requires("regulator")],
         status_code=HTTP_200_OK,
         responses=problem_responses(400, 401, 403, 404, 409),
         summary="Reactivate a deactivated subject",
@@ -390,7 +390,7 @@ class SubjectController(Controller):
 
     @get(
         "/{subject_id:uuid}/history",
-        guards=[requires("regulator")],
+        middleware=[requires("regulator")],
         responses=problem_responses(401, 403, 404),
         summary="Every audited version of the subject, with its log index and leaf",
     )
@@ -404,7 +404,7 @@ class SubjectController(Controller):
 
     @post(
         "/{subject_id:uuid}/affiliations",
-        guards=[requires("regulator")],
+        middleware=[requires("regulator")],
         status_code=HTTP_201_CREATED,
         responses=problem_responses(400, 401, 403, 404, 422),
         summary="Record a practitioner's affiliation with an organisation",
@@ -429,7 +429,7 @@ class SubjectController(Controller):
 
     @post(
         "/lookup",
-        guards=[requires("regulator")],
+        middleware=[requires("regulator")],
         status_code=HTTP_200_OK,
         responses=problem_responses(400, 401, 403, 404, 422),
         summary="Find a practitioner by document type and number (sent in the body, never the URL)",
@@ -452,7 +452,7 @@ class AffiliationController(Controller):
 
     @post(
         "/{affiliation_id:uuid}/end",
-        guards=[requires("regulator")],
+        middleware=[requires("regulator")],
         status_code=HTTP_200_OK,
         responses=problem_responses(400, 401, 403, 404, 409, 422),
         summary="End an affiliation on a date",

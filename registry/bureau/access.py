@@ -1,8 +1,8 @@
 """Accounting of bureau queries on practitioners: who, when, which subject, why.
 
 ``AccessRecorder`` buffers rows in memory and writes them with one ``COPY`` every
-``interval`` seconds, or as soon as ``batch`` rows are waiting, so a lookup costs
-an append to a list instead of a transaction. Started and stopped with the
+``interval`` seconds, or as soon as ``batch`` rows are waiting (registry/db/batches.py),
+so a lookup costs an append to a list instead of a transaction. Started and stopped with the
 service (registry/bootstrap.py); ``stop`` flushes everything still buffered.
 
 Guarantee and its limit: a row appended before a clean shutdown is written. If
@@ -14,22 +14,23 @@ COPY keeps its rows and retries at the next tick (the buffer is capped at
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import uuid
 from datetime import datetime
-from typing import Any
 
 import asyncpg
-import structlog
 
-log = structlog.get_logger(__name__)
+from registry.db.batches import BatchWriter, Row
+from registry.db.types import Conn
 
 COLUMNS = ("at", "token_id", "token_name", "subject_id", "purpose", "channel")
 CHANNELS = ("profile", "lookup", "bulk")
 
 
-class AccessRecorder:
+async def _copy(conn: Conn, rows: list[Row]) -> None:
+    await conn.copy_records_to_table("bureau_access", records=rows, columns=COLUMNS)
+
+
+class AccessRecorder(BatchWriter):
     def __init__(
         self,
         pool: asyncpg.Pool,
@@ -38,19 +39,17 @@ class AccessRecorder:
         batch: int = 500,
         max_buffer: int = 1_000_000,
     ) -> None:
-        if interval <= 0 or batch < 1:
-            raise ValueError("access recorder needs interval > 0 and batch >= 1")
-        self._pool = pool
-        self._interval = interval
-        self._batch = batch
-        self._max_buffer = max_buffer
-        self._buffer: list[tuple[Any, ...]] = []
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._lock = asyncio.Lock()
-        self.written = 0
+        super().__init__(
+            pool,
+            _copy,
+            name="bureau_access",
+            keep_failed=True,
+            interval=interval,
+            batch=batch,
+            max_buffer=max_buffer,
+        )
 
-    def add(
+    def record(
         self,
         *,
         at: datetime,
@@ -60,52 +59,7 @@ class AccessRecorder:
         purpose: str,
         channel: str,
     ) -> None:
-        self._buffer.append((at, token_id, token_name, subject_id, purpose, channel))
-        if len(self._buffer) > self._max_buffer:
-            dropped = len(self._buffer) - self._max_buffer
-            del self._buffer[:dropped]
-            log.error("bureau_access_dropped", rows=dropped)
-        if len(self._buffer) >= self._batch:
-            self._wake.set()
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="registry-bureau-access")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        await self.flush()
-
-    async def flush(self) -> int:
-        """Write every buffered row now; the number written. Raises if the COPY fails
-        (the rows stay buffered)."""
-        async with self._lock:
-            rows, self._buffer = self._buffer, []
-            if not rows:
-                return 0
-            try:
-                async with self._pool.acquire() as conn:
-                    await conn.copy_records_to_table("bureau_access", records=rows, columns=COLUMNS)
-            except BaseException:
-                self._buffer[:0] = rows
-                raise
-            self.written += len(rows)
-            return len(rows)
-
-    async def _run(self) -> None:
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._interval)
-            self._wake.clear()
-            try:
-                await self.flush()
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:
-                log.warning("bureau_access_flush_failed", error=type(error).__name__)
+        self.add((at, token_id, token_name, subject_id, purpose, channel))
 
 
 async def list_access(

@@ -1,35 +1,48 @@
-"""Bureau profiles, one or a thousand at a time, in a constant number of queries.
+"""Bureau profiles, one or a thousand at a time, each read with one SQL statement.
 
 ``lookup_many`` validates each identifier on its own (an invalid one never fails
-the batch), then reads: subjects by credit code (one ``= ANY``), subjects by
-(document type, keyed hash) (one join on ``unnest``), and for all found subjects
-their affiliations, published records and listed entries (one query each) —
-at most five queries whatever the batch size. Single profiles use the same path.
+the batch), then reads subjects by credit code (one ``= ANY``) and by (document
+type, keyed hash) (one join on ``unnest``): at most two statements whatever the
+batch size. Single profiles use the same path.
+
+Each profile's lists arrive as UTF-8 JSON bytes, from the profile cache or built by
+PostgreSQL (registry/bureau/profile_sql.py), and pass through untouched
+(``msgspec.Raw``): a 1000-subject batch holds ~10,000 records, and decoding them
+into Python objects only to encode them again was what bounded lookups. Lists
+built on a miss are handed to the cache filler (registry/bureau/profile_cache.py);
+lists this process already holds and that are still current are not sent again
+(registry/bureau/profile_memo.py).
+tests/test_bureau_profiles.py compares every item with the regulator's view, and
+the fuzzer checks every answer against the documented schema.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 import asyncpg
+import msgspec
 
-from registry.bureau.views import (
-    BureauAffiliation,
-    BureauListing,
-    BureauProfile,
-    BureauRecord,
-    SubjectReader,
-    listing_view,
-    listing_visible,
-)
+from registry.bureau import profile_sql
+from registry.bureau.profile_memo import UNKNOWN, Lists
+from registry.bureau.runtime import BureauRuntime, bureau_runtime
+from registry.bureau.views import BureauSubject, SubjectReader
 from registry.clock import today
 from registry.errors import InvalidInput
 from registry.identifiers import validate_credit_code, validate_document
 from registry.services import Services
+
+
+class ProfileJson(msgspec.Struct):
+    """A ``BureauProfile`` on the wire: the same fields, the lists already JSON."""
+
+    subject: BureauSubject
+    affiliations: msgspec.Raw
+    records: msgspec.Raw
+    listings: msgspec.Raw
 
 
 @dataclass(frozen=True)
@@ -46,16 +59,13 @@ class Answer:
     """``found`` (profile set), ``not_found``, or ``invalid`` (error set)."""
 
     status: str
-    profile: BureauProfile | None = None
+    profile: ProfileJson | None = None
     error: InvalidInput | None = None
     # The practitioner looked up, found (also when answered not_found as a minor):
     # what the access record names.
     practitioner_id: uuid.UUID | None = None
 
 
-_AFFILIATION_COLUMNS = ", ".join(BureauAffiliation.__struct_fields__)
-_RECORD_COLUMNS = ", ".join(BureauRecord.__struct_fields__)
-_LISTING_COLUMNS = ", ".join(BureauListing.__struct_fields__)
 _CODE_ACCEPTED = "an object with credit_code, or with document_type and document_number"
 
 
@@ -76,114 +86,119 @@ def _parse(item: Identifier) -> tuple[str, Any]:
     return "doc", (str(doc_type), number)
 
 
-async def _fetch_subjects(
-    conn: Any, services: Services, codes: list[str], docs: list[tuple[str, bytes]]
-) -> list[asyncpg.Record]:
-    rows: list[asyncpg.Record] = []
-    if codes:
-        rows += await conn.fetch(
-            "SELECT * FROM subjects WHERE credit_code = ANY($1::text[])", codes
-        )
-    if docs:
-        rows += await conn.fetch(
-            "SELECT s.* FROM unnest($1::text[], $2::bytea[]) AS q (document_type, document_lookup)"
-            " JOIN subjects s ON s.document_type = q.document_type"
-            " AND s.document_lookup = q.document_lookup",
-            [d[0] for d in docs],
-            [d[1] for d in docs],
-        )
-    return rows
+Key = tuple[Any, ...]  # ("code", credit code) or ("doc", document type, keyed hash)
 
 
-async def profiles_for(
-    conn: Any, services: Services, subjects: list[asyncpg.Record], on: date
-) -> dict[uuid.UUID, BureauProfile | None]:
-    """Profiles of the given subject rows; None for a minor (never shown)."""
-    reader = SubjectReader(services, on)
-    shown = [s for s in subjects if not reader.is_minor(s)]
-    ids = list({s["id"] for s in shown})
-    affiliations: dict[uuid.UUID, list[Any]] = defaultdict(list)
-    records: dict[uuid.UUID, list[Any]] = defaultdict(list)
-    listings: dict[uuid.UUID, list[Any]] = defaultdict(list)
-    if ids:
-        # Only the projected columns, built straight into the structs: a 1000-subject
-        # batch reads ~10,000 records, so per-row work is what bounds bulk throughput.
-        people = [s["id"] for s in shown if s["kind"] == "practitioner"]
-        for row in (
-            await conn.fetch(
-                f"SELECT {_AFFILIATION_COLUMNS} FROM affiliations"  # noqa: S608 - fixed names
-                " WHERE practitioner_id = ANY($1::uuid[]) ORDER BY valid_from, id",
-                people,
+async def _fetch(
+    services: Services, on: date, codes: list[tuple[Key, int]], docs: list[tuple[Key, int]]
+) -> list[tuple[Key, asyncpg.Record]]:
+    """Rows of the subjects named, each with the key it was asked by."""
+    found: list[tuple[Key, asyncpg.Record]] = []
+    async with services.pool.acquire() as conn:
+        if len(codes) == 1:
+            [((_, code), known)] = codes
+            rows = await conn.fetch(profile_sql.BY_CODE, on, code, known)
+        elif codes:
+            rows = await conn.fetch(
+                profile_sql.BY_CODES, on, [k[1] for k, _ in codes], [n for _, n in codes]
             )
-            if people
-            else []
-        ):
-            affiliations[row["practitioner_id"]].append(BureauAffiliation(**row))
-        # The same visibility rule as views.record_visible, in SQL.
-        for row in await conn.fetch(
-            f"SELECT {_RECORD_COLUMNS} FROM credit_records"  # noqa: S608 - fixed names
-            " WHERE subject_id = ANY($1::uuid[])"
-            " AND status = 'published' AND publicity_start <= $2"
-            " AND (publicity_end IS NULL OR publicity_end > $2)"
-            " ORDER BY decision_date DESC, id DESC",
-            ids,
-            on,
-        ):
-            records[row["subject_id"]].append(BureauRecord(**row))
-        for row in await conn.fetch(
-            f"SELECT {_LISTING_COLUMNS}, state FROM blacklist_entries"  # noqa: S608 - fixed names
-            " WHERE subject_id = ANY($1::uuid[]) AND state = 'listed' ORDER BY id",
-            ids,
-        ):
-            if listing_visible(row, on):
-                listings[row["subject_id"]].append(listing_view(row))
-    out: dict[uuid.UUID, BureauProfile | None] = {s["id"]: None for s in subjects}
-    for s in shown:
-        out[s["id"]] = BureauProfile(
-            subject=reader.view(s),
-            affiliations=affiliations[s["id"]],
-            records=records[s["id"]],
-            listings=listings[s["id"]],
-        )
-    return out
+        else:
+            rows = []
+        found += [(("code", r["credit_code"]), r) for r in rows]
+        if len(docs) == 1:
+            [((_, doc_type, lookup), known)] = docs
+            rows = await conn.fetch(profile_sql.BY_DOCUMENT, on, doc_type, lookup, known)
+        elif docs:
+            rows = await conn.fetch(
+                profile_sql.BY_DOCUMENTS,
+                on,
+                [k[1] for k, _ in docs],
+                [k[2] for k, _ in docs],
+                [n for _, n in docs],
+            )
+        else:
+            rows = []
+        found += [(("doc", r["document_type"], bytes(r["document_lookup"])), r) for r in rows]
+    return found
+
+
+def _lists(runtime: BureauRuntime, key: Key, row: asyncpg.Record, held: dict[Key, Lists]) -> Lists:
+    """The row's lists: the memo's when still current, else the row's (remembered, and
+    handed to the shared cache when they were built on the spot)."""
+    if row["known"]:
+        return held[key]
+    lists = Lists(
+        generation=row["lists_generation"],
+        as_of=row["lists_as_of"],
+        valid_until=row["lists_valid_until"],
+        affiliations=row["affiliations_json"],
+        records=row["records_json"],
+        listings=row["listings_json"],
+    )
+    runtime.profile_memo.put(key, lists)
+    if not row["cache_hit"]:
+        runtime.profile_fills.fill(row["id"], lists)
+    return lists
+
+
+def _profile(reader: SubjectReader, row: asyncpg.Record, lists: Lists) -> ProfileJson | None:
+    """The row's profile; None for a minor (never shown)."""
+    if reader.is_minor(row):
+        return None
+    return ProfileJson(
+        subject=reader.view(row),
+        affiliations=msgspec.Raw(lists.affiliations),
+        records=msgspec.Raw(lists.records),
+        listings=msgspec.Raw(lists.listings),
+    )
 
 
 async def lookup_many(services: Services, items: list[Identifier]) -> list[Answer]:
     """One answer per identifier, in order."""
     on = today(services.clock)
-    parsed: list[tuple[str, Any] | InvalidInput] = []
+    runtime = bureau_runtime(services)
+    keys: list[Key | InvalidInput] = []
     for item in items:
         try:
-            parsed.append(_parse(item))
+            kind, value = _parse(item)
         except InvalidInput as error:
-            parsed.append(error)
-    codes = sorted({p[1] for p in parsed if isinstance(p, tuple) and p[0] == "code"})
-    doc_keys: dict[tuple[str, str], bytes] = {}
-    for p in parsed:
-        if isinstance(p, tuple) and p[0] == "doc" and p[1] not in doc_keys:
-            doc_keys[p[1]] = services.pii.lookup_hash(p[1][0], p[1][1])
-    async with services.pool.acquire() as conn:
-        rows = await _fetch_subjects(
-            conn, services, codes, [(k[0], h) for k, h in doc_keys.items()]
-        )
-        profiles = await profiles_for(conn, services, rows, on)
-    by_code = {r["credit_code"]: r for r in rows if r["credit_code"] is not None}
-    by_doc = {
-        (r["document_type"], bytes(r["document_lookup"])): r
-        for r in rows
-        if r["document_lookup"] is not None
+            keys.append(error)
+            continue
+        if kind == "code":
+            keys.append(("code", value))
+        else:
+            keys.append(("doc", value[0], services.pii.lookup_hash(value[0], value[1])))
+    # The lists this process holds, taken now: the memo may drop them meanwhile.
+    held: dict[Key, Lists] = {}
+    for key in keys:
+        if isinstance(key, tuple) and key not in held:
+            lists = runtime.profile_memo.usable(key, on)
+            if lists is not None:
+                held[key] = lists
+    asked = sorted({k for k in keys if isinstance(k, tuple)})
+
+    def known(key: Key) -> int:
+        return held[key].generation if key in held else UNKNOWN
+
+    rows = await _fetch(
+        services,
+        on,
+        [(k, known(k)) for k in asked if k[0] == "code"],
+        [(k, known(k)) for k in asked if k[0] == "doc"],
+    )
+    reader = SubjectReader(services, on)
+    found: dict[Key, tuple[asyncpg.Record, ProfileJson | None]] = {
+        key: (row, _profile(reader, row, _lists(runtime, key, row, held))) for key, row in rows
     }
     answers: list[Answer] = []
-    for p in parsed:
-        if isinstance(p, InvalidInput):
-            answers.append(Answer("invalid", error=p))
+    for key in keys:
+        if isinstance(key, InvalidInput):
+            answers.append(Answer("invalid", error=key))
             continue
-        key = p[1] if p[0] == "code" else (p[1][0], doc_keys[p[1]])
-        row = (by_code if p[0] == "code" else by_doc).get(key)
-        if row is None:
+        if key not in found:
             answers.append(Answer("not_found"))
             continue
-        profile = profiles[row["id"]]
+        row, profile = found[key]
         person = row["id"] if row["kind"] == "practitioner" else None
         if profile is None:
             answers.append(Answer("not_found", practitioner_id=person))

@@ -1,4 +1,4 @@
-"""The bureau API's per-process state: the access recorder and the rate limiter.
+"""The bureau API's per-process state: access recorder, rate limiter, profile cache and memo.
 
 Kept beside the ``Services`` it belongs to (like the expiry task), started and
 stopped by registry/bootstrap.py.
@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 from registry.bureau.access import AccessRecorder
 from registry.bureau.limits import RateLimiter
+from registry.bureau.profile_cache import ProfileCacheFiller
+from registry.bureau.profile_memo import ProfileMemo
 from registry.services import Services
 
 
@@ -17,6 +19,8 @@ from registry.services import Services
 class BureauRuntime:
     recorder: AccessRecorder
     limiter: RateLimiter
+    profile_fills: ProfileCacheFiller
+    profile_memo: ProfileMemo
 
 
 _RUNTIMES: dict[int, BureauRuntime] = {}
@@ -26,8 +30,11 @@ def start_bureau(services: Services) -> BureauRuntime:
     runtime = BureauRuntime(
         recorder=AccessRecorder(services.pool),
         limiter=RateLimiter(services.policy.bureau_rate_per_minute),
+        profile_fills=ProfileCacheFiller(services.pool),
+        profile_memo=ProfileMemo(),
     )
     runtime.recorder.start()
+    runtime.profile_fills.start()
     _RUNTIMES[id(services)] = runtime
     return runtime
 
@@ -44,3 +51,4 @@ async def stop_bureau(services: Services) -> None:
     runtime = _RUNTIMES.pop(id(services), None)
     if runtime is not None:
         await runtime.recorder.stop()
+        await runtime.profile_fills.stop()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
+from asyncpg.pool import PoolAcquireContext
 
 # How long a request waits for a pooled connection before it is told to come back
 # (TimeoutError, an OSError, which the error mapping answers 503 + Retry-After).
@@ -14,8 +16,27 @@ ACQUIRE_TIMEOUT = 2.0
 
 if TYPE_CHECKING:
     _PoolBase = asyncpg.Pool[asyncpg.Record]
+    _AcquireBase = PoolAcquireContext[asyncpg.Record]
 else:
     _PoolBase = asyncpg.Pool
+    _AcquireBase = PoolAcquireContext
+
+
+class _TimedAcquire(_AcquireBase):
+    """``async with pool.acquire()`` under ``asyncio.timeout``.
+
+    asyncpg's own acquire timeout runs the wait in a new task (its ``wait_for``)
+    on every borrow, even when a connection is free at once; a timeout scope costs
+    a timer handle instead.
+    """
+
+    def __init__(self, pool: asyncpg.Pool, budget: float) -> None:
+        super().__init__(pool, None)
+        self._budget = budget
+
+    async def __aenter__(self) -> Any:
+        async with asyncio.timeout(self._budget):
+            return await super().__aenter__()
 
 
 class BoundedPool(_PoolBase):
@@ -31,7 +52,23 @@ class BoundedPool(_PoolBase):
     def acquire(
         self, *, timeout: float | None = None
     ) -> asyncpg.pool.PoolAcquireContext[asyncpg.Record]:
-        return super().acquire(timeout=self._acquire_timeout if timeout is None else timeout)
+        budget = self._acquire_timeout if timeout is None else timeout
+        if budget is None:
+            return super().acquire()
+        return _TimedAcquire(self, budget)
+
+
+async def keep_session(conn: asyncpg.Connection) -> None:
+    """Return a connection to the pool without asyncpg's reset query.
+
+    asyncpg's default reset (advisory unlock, CLOSE ALL, UNLISTEN *, RESET ALL) is a
+    second round trip on every release: about a third of the database work of a
+    point read. We skip it because nothing borrowed from the pool leaves session
+    state behind: settings are ``SET LOCAL``, the migration lock is released in a
+    ``finally`` (registry/db/migrate.py), and LISTEN runs on the token cache's own
+    connection. asyncpg still rolls back a transaction left open (``Connection._reset``
+    runs before this). tests/test_pool.py checks a released connection is clean.
+    """
 
 
 async def create_pool(
@@ -54,6 +91,7 @@ async def create_pool(
         loop=None,
         connection_class=asyncpg.Connection,
         record_class=asyncpg.Record,
+        reset=keep_session,
         # Keep statements short-lived; a stuck query must not hold a worker forever.
         command_timeout=30,
         server_settings={"application_name": "vc-credit-registry", "timezone": "UTC"},

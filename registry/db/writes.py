@@ -21,7 +21,9 @@ from registry.db.types import Conn
 # Set while a task is inside an audited write. A second audited write on another
 # connection from inside the first would wait forever for the sequence lock the
 # first one holds (PostgreSQL cannot see that deadlock: one side is in Python).
-_INSIDE_WRITE: contextvars.ContextVar[bool] = contextvars.ContextVar("inside_audited_write", default=False)
+_INSIDE_WRITE: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "inside_audited_write", default=False
+)
 
 RowWriter = Callable[[Conn, int, datetime], Awaitable[asyncpg.Record]]
 

@@ -1,0 +1,287 @@
+"""The bureau profile cache: used when fresh, never stale after a write or a day boundary.
+
+Fresh answers are compared with what the regulator sees; that the shared cache is
+really read is shown by planting a marker in a cached list and seeing it served to a
+process that has not seen the subject yet (each process also remembers what it sent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+from litestar.testing import AsyncTestClient
+
+from registry.api.app import create_app
+from registry.bureau import profile_sql
+from registry.bureau.profile_cache import _fill
+from registry.bureau.profile_memo import UNKNOWN, Lists, ProfileMemo
+from registry.bureau.views import BureauRecord
+from registry.clock import ManualClock
+from registry.settings import Settings
+from tests.bureau_helpers import (
+    credit_code,
+    listed_entry,
+    lookup,
+    organisation,
+    practitioner,
+    resident_id,
+)
+from tests.credit_helpers import Client, penalty, record
+
+
+async def _cached(db: asyncpg.Pool, sid: str) -> asyncpg.Record:
+    """The subject's cache row once a fill has written its lists (the filler runs every 100 ms)."""
+    for _ in range(300):
+        row = await db.fetchrow(
+            "SELECT * FROM bureau_profile_cache WHERE subject_id = $1", uuid.UUID(sid)
+        )
+        if row is not None and row["records"] is not None:
+            return row
+        await asyncio.sleep(0.01)
+    raise AssertionError("the profile cache was not filled")
+
+
+async def _profile(client: Client, bureau: dict[str, str], n: int) -> dict[str, Any]:
+    response = await client.get(f"/v1/bureau/profiles/{credit_code(n)}", headers=bureau)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def _regulator_items(
+    client: Client, regulator: dict[str, str], ids: list[str]
+) -> list[dict[str, Any]]:
+    out = []
+    for rid in ids:
+        full = (await client.get(f"/v1/records/{rid}", headers=regulator)).json()
+        out.append({f: full[f] for f in BureauRecord.__struct_fields__})
+    return out
+
+
+async def test_a_filled_profile_is_served_from_the_cache_and_the_memo(
+    client: Client,
+    regulator: dict[str, str],
+    bureau: dict[str, str],
+    db: asyncpg.Pool,
+    settings: Settings,
+    database_url: str,
+    clock: ManualClock,
+) -> None:
+    org = await organisation(client, regulator, 1)
+    await record(client, regulator, penalty(org, "寧罰〔2026〕1號"))
+    first = await _profile(client, bureau, 1)
+    row = await _cached(db, org)
+    assert row["generation"] >= 1
+    # Plant a marker in the shared cache without a write (so no new generation).
+    await db.execute(
+        "UPDATE bureau_profile_cache SET records = convert_to('[{\"marker\": 1}]', 'UTF8')"
+        " WHERE subject_id = $1",
+        uuid.UUID(org),
+    )
+    # This process remembers the lists it sent for this generation: the marker stays out.
+    assert await _profile(client, bureau, 1) == first
+    # Another process (its own memo) reads the shared cache: the marker is served as is.
+    other = create_app(settings, clock=clock, database_url=database_url, configure_logs=False)
+    async with AsyncTestClient(app=other) as second:
+        served = await _profile(second, bureau, 1)
+    assert served["records"] == [{"marker": 1}]
+    assert served["subject"] == first["subject"]
+
+
+def test_the_memo_is_bounded_by_bytes() -> None:
+    memo = ProfileMemo(max_bytes=100)
+    day = dt.date(2026, 3, 2)
+
+    def lists(generation: int, size: int) -> Lists:
+        return Lists(generation, day, None, b"[]", b"x" * size, b"[]")
+
+    memo.put("a", lists(1, 40))
+    memo.put("b", lists(1, 40))
+    assert memo.usable("a", day) is not None  # a is now the most recently used
+    memo.put("c", lists(1, 40))
+    assert memo.usable("b", day) is None
+    assert memo.usable("a", day) is not None
+    assert memo.usable("c", day) is not None
+    assert memo.held_bytes <= 100
+    memo.put("a", lists(2, 10))
+    replaced = memo.usable("a", day)
+    assert replaced is not None and replaced.generation == 2
+    assert memo.usable("a", day - dt.timedelta(days=1)) is None  # before as_of
+
+
+async def test_every_kind_of_write_is_seen_at_once_after_the_cache_was_filled(
+    client: Client,
+    regulator: dict[str, str],
+    bureau: dict[str, str],
+    clock: ManualClock,
+    db: asyncpg.Pool,
+) -> None:
+    org = await organisation(client, regulator, 2)
+    first = await record(client, regulator, penalty(org, "寧罰〔2026〕2號"))
+
+    async def fresh_and_cached() -> dict[str, Any]:
+        await _profile(client, bureau, 2)
+        await _cached(db, org)
+        return await _profile(client, bureau, 2)
+
+    # A new record.
+    await fresh_and_cached()
+    second = await record(client, regulator, penalty(org, "寧罰〔2026〕3號"))
+    body = await _profile(client, bureau, 2)
+    assert sorted(r["id"] for r in body["records"]) == sorted([first["id"], second["id"]])
+    # A correction.
+    await fresh_and_cached()
+    corrected = await client.post(
+        f"/v1/records/{second['id']}/correct",
+        headers=regulator,
+        json={"version": second["version"], "note": "金額更正", "fine_amount": "20"},
+    )
+    assert corrected.status_code == 200, corrected.text
+    body = await _profile(client, bureau, 2)
+    assert sorted(body["records"], key=lambda r: r["id"]) == sorted(
+        await _regulator_items(client, regulator, [first["id"], second["id"]]),
+        key=lambda r: r["id"],
+    )
+    # An objection mark.
+    await fresh_and_cached()
+    objection = await client.post(
+        "/v1/objections",
+        headers=bureau,
+        json={"target_type": "credit_record", "target_id": first["id"], "grounds": "有誤"},
+    )
+    assert objection.status_code == 201, objection.text
+    body = await _profile(client, bureau, 2)
+    assert {r["id"]: r["under_objection"] for r in body["records"]}[first["id"]] is True
+    # A revocation.
+    await fresh_and_cached()
+    revoked = await client.post(
+        f"/v1/records/{second['id']}/revoke",
+        headers=regulator,
+        json={"version": corrected.json()["version"], "reason": "復議撤銷"},
+    )
+    assert revoked.status_code == 200, revoked.text
+    body = await _profile(client, bureau, 2)
+    assert [r["id"] for r in body["records"]] == [first["id"]]
+    # A listing.
+    await fresh_and_cached()
+    entry = await listed_entry(client, regulator, clock, org, "寧罰〔2026〕4號")
+    body = await _profile(client, bureau, 2)
+    assert [e["id"] for e in body["listings"]] == [entry]
+
+
+async def test_an_affiliation_reaches_a_cached_practitioner_profile(
+    client: Client, regulator: dict[str, str], bureau: dict[str, str], db: asyncpg.Pool
+) -> None:
+    org = await organisation(client, regulator, 3)
+    number = resident_id(41)
+    person = await practitioner(client, regulator, number)
+    assert (await lookup(client, bureau, number)).json()["affiliations"] == []
+    await _cached(db, person)
+    response = await client.post(
+        f"/v1/subjects/{person}/affiliations",
+        headers=regulator,
+        json={"organisation_id": org, "role": "投資經理", "valid_from": "2024-01-01"},
+    )
+    assert response.status_code == 201, response.text
+    shown = (await lookup(client, bureau, number)).json()["affiliations"]
+    assert [a["organisation_id"] for a in shown] == [org]
+
+
+async def test_cached_lists_end_at_the_next_publicity_change(
+    client: Client,
+    regulator: dict[str, str],
+    bureau: dict[str, str],
+    clock: ManualClock,
+    db: asyncpg.Pool,
+) -> None:
+    """A minor record's window ends while its lists sit in the cache: the day it
+    ends it is gone, without any write."""
+    org = await organisation(client, regulator, 4)
+    minor = await record(
+        client, regulator, penalty(org, "寧罰〔2026〕5號", grade="minor", penalty_types=["fine"])
+    )
+    kept = await record(client, regulator, penalty(org, "寧罰〔2026〕6號"))
+    assert {r["id"] for r in (await _profile(client, bureau, 4))["records"]} == {
+        minor["id"],
+        kept["id"],
+    }
+    row = await _cached(db, org)
+    assert row["valid_until"] == dt.date.fromisoformat(minor["publicity_end"])
+    # The day before: still a hit, still shown.
+    end = dt.datetime.combine(row["valid_until"], dt.time(2), tzinfo=dt.UTC)
+    clock.set(end - timedelta(days=1))
+    assert minor["id"] in {r["id"] for r in (await _profile(client, bureau, 4))["records"]}
+    clock.set(end)
+    assert [r["id"] for r in (await _profile(client, bureau, 4))["records"]] == [kept["id"]]
+
+
+async def test_a_fill_computed_before_a_write_is_refused(
+    client: Client, regulator: dict[str, str], db: asyncpg.Pool
+) -> None:
+    """The race the generation closes: lists read, then a write commits, then the
+    stale fill arrives. It must leave the cache empty."""
+    org = await organisation(client, regulator, 5)
+    today = dt.date(2026, 3, 2)
+    async with db.acquire() as conn:
+        read = await conn.fetchrow(profile_sql.BY_CODE, today, credit_code(5), UNKNOWN)
+    assert read["cache_hit"] is False
+    await record(client, regulator, penalty(org, "寧罰〔2026〕7號"))
+    stale = (
+        read["id"],
+        read["lists_generation"],
+        today,
+        read["lists_valid_until"],
+        read["affiliations_json"],
+        read["records_json"],
+        read["listings_json"],
+    )
+    async with db.acquire() as conn:
+        await _fill(conn, [stale])
+    row = await db.fetchrow("SELECT * FROM bureau_profile_cache WHERE subject_id = $1", read["id"])
+    assert row["records"] is None
+    assert row["generation"] > (read["lists_generation"])
+    # A fill from a snapshot after the write is accepted.
+    async with db.acquire() as conn:
+        fresh = await conn.fetchrow(profile_sql.BY_CODE, today, credit_code(5), UNKNOWN)
+        await _fill(
+            conn,
+            [
+                (
+                    fresh["id"],
+                    fresh["lists_generation"],
+                    today,
+                    fresh["lists_valid_until"],
+                    fresh["affiliations_json"],
+                    fresh["records_json"],
+                    fresh["listings_json"],
+                )
+            ],
+        )
+    row = await db.fetchrow("SELECT * FROM bureau_profile_cache WHERE subject_id = $1", read["id"])
+    assert row["records"] == fresh["records_json"]
+    assert "寧罰〔2026〕7號" in row["records"].decode()
+
+
+async def test_direct_sql_and_truncate_invalidate_too(
+    client: Client, regulator: dict[str, str], bureau: dict[str, str], db: asyncpg.Pool
+) -> None:
+    """The triggers, not the service, keep the cache honest: any write path counts."""
+    org = await organisation(client, regulator, 6)
+    rec = await record(client, regulator, penalty(org, "寧罰〔2026〕8號"))
+    await _profile(client, bureau, 6)
+    before = await _cached(db, org)
+    await db.execute(
+        "UPDATE credit_records SET facts = 'changed by hand' WHERE id = $1", uuid.UUID(rec["id"])
+    )
+    row = await db.fetchrow("SELECT * FROM bureau_profile_cache WHERE subject_id = $1", before[0])
+    assert row["records"] is None and row["generation"] == before["generation"] + 1
+    assert (await _profile(client, bureau, 6))["records"][0]["facts"] == "changed by hand"
+    await _cached(db, org)
+    await db.execute("TRUNCATE blacklist_entries")
+    row = await db.fetchrow("SELECT * FROM bureau_profile_cache WHERE subject_id = $1", before[0])
+    assert row["records"] is None
