@@ -35,6 +35,7 @@ from typing import Any, TypeAlias
 import asyncpg
 import structlog
 
+from registry.tasks import stop_task
 from registry.tokens import REVOKED_CHANNEL, Principal, authenticate, hash_token
 
 log = structlog.get_logger(__name__)
@@ -160,11 +161,8 @@ class TokenCache:
         await first.wait()
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await stop_task(self._task)
+        self._task = None
         self._disable("closed")
 
     # ---- entries ---------------------------------------------------------------------

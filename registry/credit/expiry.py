@@ -23,6 +23,7 @@ from registry.credit.common import update_versioned
 from registry.domain.blacklist import RemovalReason
 from registry.errors import Conflict
 from registry.services import Services
+from registry.tasks import stop_task
 
 log = structlog.get_logger(__name__)
 ACTOR = "system:expiry"
@@ -84,11 +85,8 @@ class ExpiryTask:
         self._task = asyncio.create_task(self._run(), name="registry-expiry")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await stop_task(self._task)
+        self._task = None
 
     async def _run(self) -> None:
         while True:

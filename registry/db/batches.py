@@ -21,6 +21,7 @@ import asyncpg
 import structlog
 
 from registry.db.types import Conn
+from registry.tasks import stop_task
 
 log = structlog.get_logger(__name__)
 
@@ -68,11 +69,8 @@ class BatchWriter:
 
     async def stop(self) -> None:
         """Stop the task, then write what is still buffered."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await stop_task(self._task)
+        self._task = None
         await self.flush()
 
     async def flush(self) -> int:

@@ -33,6 +33,7 @@ from registry.db.tlog_store import (
 from registry.db.types import Conn
 from registry.errors import LogIntegrityError, Unavailable
 from registry.keys import LogKey
+from registry.tasks import stop_task
 from registry.tlog.merkle import (
     EMPTY_ROOT,
     leaf_hash,
@@ -49,6 +50,9 @@ log = structlog.get_logger(__name__)
 MAX_BATCH = 4096
 # How often an idle integrator looks for committed leaves nobody is waiting for.
 SWEEP_SECONDS = 1.0
+# Integration failing this long means the database is away, not briefly busy: the
+# writers waiting for a checkpoint are answered 503 instead of waiting on.
+OUTAGE_SECONDS = 0.5
 
 
 def sign_checkpoint(key: LogKey, origin: str, size: int, root: bytes) -> str:
@@ -170,9 +174,7 @@ class Integrator:
         if self._waiters:
             with contextlib.suppress(Exception):
                 await self._integrate_and_resolve()
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        await stop_task(self._task)
         self._task = None
         for _, future in self._waiters:
             if not future.done():
@@ -228,8 +230,25 @@ class Integrator:
                 if not still_waiting or await committed_leaf_count(conn) <= head.size:
                     return
 
+    def _fail_waiters_of_an_outage(self) -> None:
+        # Their changes are committed; only the checkpoint is missing. Telling them so
+        # now beats holding every writer for its whole patience while the database is
+        # away (and holding the clients' connections with them).
+        for index, future in self._waiters:
+            if not future.done():
+                future.set_exception(
+                    Unavailable(
+                        f"the change was committed as log entry {index}, but the database is "
+                        "unreachable, so its checkpoint is late; fetch /log/checkpoint later "
+                        "to see it included",
+                        retry_after=1,
+                    )
+                )
+        self._waiters.clear()
+
     async def _run(self) -> None:
         backoff = 0.05
+        failing_since: float | None = None
         while True:
             # Besides waking for this process's writers, sweep now and then: leaves
             # committed by nobody waiting (the expiry job, a CLI, a process that died)
@@ -242,6 +261,7 @@ class Integrator:
             try:
                 await self._integrate_and_resolve()
                 backoff = 0.05
+                failing_since = None
             except LogIntegrityError as error:
                 log.error("log_integration_refused", error=str(error))
                 for _, future in self._waiters:
@@ -256,6 +276,10 @@ class Integrator:
                 # the waiters, try again shortly. Any escape here would end this task
                 # silently and every later write would wait out its patience for a receipt.
                 log.warning("log_integration_retry", error=type(error).__name__)
+                now = asyncio.get_running_loop().time()
+                failing_since = now if failing_since is None else failing_since
+                if now - failing_since > OUTAGE_SECONDS:
+                    self._fail_waiters_of_an_outage()
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
                 self._wakeup.set()
