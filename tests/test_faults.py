@@ -594,3 +594,36 @@ async def test_slow_client_does_not_block_others(tiny_server: Server, token: str
     assert max(timings) < 0.5, timings
     assert status_line.startswith(b"HTTP/1.1 201"), status_line
     print(f"slow client: other requests answered in at most {max(timings) * 1000:.0f} ms")
+
+
+async def test_writers_waiting_for_a_checkpoint_are_answered_when_the_database_goes(
+    own_postgres: OwnPostgres, base_settings: Settings
+) -> None:
+    """A receipt cannot be signed while PostgreSQL is away: the waiting writer gets a 503
+    naming its committed log entry within about a second, not after its 30 s patience."""
+    from registry.db.migrate import migrate
+    from registry.db.pool import create_pool
+    from registry.errors import Unavailable
+    from registry.tlog.integrator import Integrator
+
+    pool = await create_pool(own_postgres.uri, min_size=1, max_size=2, acquire_timeout=2)
+    try:
+        async with pool.acquire() as conn:
+            await migrate(conn)
+        key = await ensure_log(pool, base_settings)
+        integrator = Integrator(pool, lambda: key, base_settings.log_origin, 0.001)
+        await integrator.start()
+        try:
+            # An entry beyond the tree: only integration could ever answer it.
+            waiting = asyncio.create_task(integrator.wait_for(10_000, patience=30))
+            await asyncio.sleep(0.2)
+            assert not waiting.done()
+            await asyncio.to_thread(own_postgres.stop)
+            stopped_at = time.monotonic()
+            with pytest.raises(Unavailable, match="committed as log entry 10000"):
+                await asyncio.wait_for(waiting, 10)
+            assert time.monotonic() - stopped_at < 5
+        finally:
+            await integrator.stop()
+    finally:
+        pool.terminate()
