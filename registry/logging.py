@@ -61,8 +61,51 @@ class _CurrentStderr:
         sys.stderr.flush()
 
 
+class _RequestLines:
+    """How ``log_request`` writes: set by ``configure_logging``."""
+
+    enabled = True
+    json = False
+
+
+_REQUEST_LINES = _RequestLines()
+_access = structlog.get_logger("registry.access")
+
+
+def log_request(method: str, path: str, status: int, ms: float, request_id: str) -> None:
+    """The ``request_finished`` line every request ends with.
+
+    In JSON it is written straight, the same line structlog would write: it is the
+    one log call made for every request, and structlog's processor chain (walking
+    every context variable, redaction, rendering) cost ~8 % of a cached profile read.
+    Its fields are fixed and none is personal (bodies and query strings are never
+    logged), so redaction has nothing to do. The console format goes through structlog.
+    """
+    if not _REQUEST_LINES.enabled:
+        return
+    if not _REQUEST_LINES.json:
+        _access.info(
+            "request_finished", method=method, path=path, status=status, ms=ms,
+            request_id=request_id,
+        )  # fmt: skip
+        return
+    line = {
+        "method": method,
+        "path": path,
+        "status": status,
+        "ms": ms,
+        "event": "request_finished",
+        "request_id": request_id,
+        "level": "info",
+        "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+    }
+    sys.stderr.write(_JSON.encode(line).decode() + "\n")
+
+
 def configure_logging(fmt: str = "auto", level: int = logging.INFO) -> None:
     use_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
+    _REQUEST_LINES.enabled = level <= logging.INFO
+    _REQUEST_LINES.json = use_json
     renderer: Any = (
         structlog.processors.JSONRenderer(serializer=_json_line)
         if use_json

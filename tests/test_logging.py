@@ -41,6 +41,17 @@ async def test_request_lines_carry_request_id_and_no_personal_data(
     finished = [line for line in lines if line["event"] == "request_finished"]
     assert any(line["request_id"] == "req-42" and line["status"] == 201 for line in finished)
     assert all("request_id" in line for line in finished)
+    # Written without structlog's chain (registry.logging.log_request), in its shape.
+    assert all(
+        set(line) == {"method", "path", "status", "ms", "event", "request_id", "level", "timestamp"}
+        and line["level"] == "info"
+        and line["timestamp"].endswith("Z")
+        for line in finished
+    )
+    assert {(line["method"], line["path"]) for line in finished} == {
+        ("POST", "/v1/subjects"),
+        ("POST", "/v1/subjects/lookup"),
+    }
     assert PERSON_ID not in err and PERSON_ID[:-1] not in err
     assert regulator["Authorization"].split()[1] not in err
 

@@ -19,7 +19,7 @@ from litestar.testing import AsyncTestClient
 from registry.api.app import create_app
 from registry.bureau import profile_sql
 from registry.bureau.profile_cache import _fill
-from registry.bureau.profile_memo import UNKNOWN, Lists, ProfileMemo
+from registry.bureau.profile_memo import ProfileMemo, Shown
 from registry.bureau.views import BureauRecord
 from registry.clock import ManualClock
 from registry.settings import Settings
@@ -97,18 +97,18 @@ def test_the_memo_is_bounded_by_bytes() -> None:
     memo = ProfileMemo(max_bytes=100)
     day = dt.date(2026, 3, 2)
 
-    def lists(generation: int, size: int) -> Lists:
-        return Lists(generation, day, None, b"[]", b"x" * size, b"[]")
+    def shown(generation: int, size: int) -> Shown:
+        return Shown(generation, 1, day, None, b"x" * size)
 
-    memo.put("a", lists(1, 40))
-    memo.put("b", lists(1, 40))
+    memo.put("a", shown(1, 40))
+    memo.put("b", shown(1, 40))
     assert memo.usable("a", day) is not None  # a is now the most recently used
-    memo.put("c", lists(1, 40))
+    memo.put("c", shown(1, 40))
     assert memo.usable("b", day) is None
     assert memo.usable("a", day) is not None
     assert memo.usable("c", day) is not None
     assert memo.held_bytes <= 100
-    memo.put("a", lists(2, 10))
+    memo.put("a", shown(2, 10))
     replaced = memo.usable("a", day)
     assert replaced is not None and replaced.generation == 2
     assert memo.usable("a", day - dt.timedelta(days=1)) is None  # before as_of
@@ -228,7 +228,7 @@ async def test_a_fill_computed_before_a_write_is_refused(
     org = await organisation(client, regulator, 5)
     today = dt.date(2026, 3, 2)
     async with db.acquire() as conn:
-        read = await conn.fetchrow(profile_sql.BY_CODE, today, credit_code(5), UNKNOWN)
+        read = await conn.fetchrow(profile_sql.PROFILES["code"], today, credit_code(5))
     assert read["cache_hit"] is False
     await record(client, regulator, penalty(org, "寧罰〔2026〕7號"))
     stale = (
@@ -247,7 +247,7 @@ async def test_a_fill_computed_before_a_write_is_refused(
     assert row["generation"] > (read["lists_generation"])
     # A fill from a snapshot after the write is accepted.
     async with db.acquire() as conn:
-        fresh = await conn.fetchrow(profile_sql.BY_CODE, today, credit_code(5), UNKNOWN)
+        fresh = await conn.fetchrow(profile_sql.PROFILES["code"], today, credit_code(5))
         await _fill(
             conn,
             [
@@ -285,3 +285,44 @@ async def test_direct_sql_and_truncate_invalidate_too(
     await db.execute("TRUNCATE blacklist_entries")
     row = await db.fetchrow("SELECT * FROM bureau_profile_cache WHERE subject_id = $1", before[0])
     assert row["records"] is None
+
+
+async def test_a_change_to_the_subject_itself_is_seen_at_once(
+    client: Client, regulator: dict[str, str], bureau: dict[str, str], db: asyncpg.Pool
+) -> None:
+    """The process remembers whole profiles: a subject write (no new list generation)
+    must still reach the next answer, through the subject's version."""
+    org = await organisation(client, regulator, 7)
+    await record(client, regulator, penalty(org, "寧罰〔2026〕9號"))
+    first = await _profile(client, bureau, 7)
+    await _cached(db, org)
+    assert await _profile(client, bureau, 7) == first  # now from the memo
+    renamed = await client.patch(
+        f"/v1/subjects/{org}",
+        headers=regulator,
+        json={"version": first["subject"]["version"], "name": "改名創業投資有限公司"},
+    )
+    assert renamed.status_code == 200, renamed.text
+    body = await _profile(client, bureau, 7)
+    assert body["subject"]["name"] == "改名創業投資有限公司"
+    assert body["subject"]["version"] == first["subject"]["version"] + 1
+    assert body["subject"]["log_index"] == renamed.json()["log_index"]
+    assert body["records"] == first["records"]
+    deactivated = await client.post(
+        f"/v1/subjects/{org}/deactivate",
+        headers=regulator,
+        json={"version": body["subject"]["version"]},
+    )
+    assert deactivated.status_code == 200, deactivated.text
+    inactive = await _profile(client, bureau, 7)
+    assert inactive["subject"]["status"] == "inactive"
+    # A new credit code: the old one no longer finds the subject, though the memo holds it.
+    moved = await client.patch(
+        f"/v1/subjects/{org}",
+        headers=regulator,
+        json={"version": inactive["subject"]["version"], "credit_code": credit_code(8)},
+    )
+    assert moved.status_code == 200, moved.text
+    gone = await client.get(f"/v1/bureau/profiles/{credit_code(7)}", headers=bureau)
+    assert gone.status_code == 404
+    assert (await _profile(client, bureau, 8))["subject"]["id"] == org

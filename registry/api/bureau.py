@@ -110,13 +110,13 @@ class BulkAnswer(Struct, kw_only=True):
     results: list[BulkResult]
 
 
-# The two above as sent: the same fields, each profile a profiles.ProfileJson
+# The two above as sent: the same fields, each profile an encoded profiles.ProfileJson
 # (its lists JSON built by PostgreSQL). tests/test_bureau_profiles.py checks the
 # field names agree; the fuzzer checks answers against the documented schema.
 class BulkResultJson(Struct, kw_only=True, omit_defaults=True):
     index: int
     status: str
-    profile: profiles.ProfileJson | None = None
+    profile: msgspec.Raw | None = None
     error: InvalidIdentifier | None = None
 
 
@@ -160,7 +160,7 @@ def _one(answer: profiles.Answer, what: str) -> Response[bytes]:
         raise answer.error
     if answer.profile is None:
         raise NotFound(f"no {what}")
-    return _json(answer.profile)
+    return Response(answer.profile, media_type=MediaType.JSON)
 
 
 class BureauController(Controller):
@@ -247,7 +247,7 @@ class BureauController(Controller):
                 BulkResultJson(
                     index=index,
                     status=answer.status,
-                    profile=answer.profile,
+                    profile=None if answer.profile is None else msgspec.Raw(answer.profile),
                     error=InvalidIdentifier(
                         field=error.field, reason=error.reason, accepted=error.accepted
                     )

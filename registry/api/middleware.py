@@ -15,7 +15,8 @@ import structlog
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-log = structlog.get_logger("registry.access")
+from registry.logging import log_request
+
 _VALID_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
@@ -61,12 +62,12 @@ def request_id_middleware(app: ASGIApp) -> ASGIApp:
         try:
             await app(scope, receive, send_with_id)
         finally:
-            log.info(
-                "request_finished",
-                method=scope.get("method"),
-                path=scope.get("path"),
-                status=status["code"],
-                ms=round((time.perf_counter() - started) * 1000, 2),
+            log_request(
+                scope["method"],
+                scope["path"],
+                status["code"],
+                round((time.perf_counter() - started) * 1000, 2),
+                request_id,
             )
             structlog.contextvars.unbind_contextvars("request_id")
 

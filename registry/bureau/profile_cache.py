@@ -11,12 +11,25 @@ retried.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
+from datetime import date
 
 import asyncpg
 
-from registry.bureau.profile_memo import Lists
 from registry.db.batches import BatchWriter, Row
 from registry.db.types import Conn
+
+
+@dataclass(frozen=True)
+class Lists:
+    """A subject's three lists as UTF-8 JSON, for ``generation``, on days [as_of, valid_until)."""
+
+    generation: int
+    as_of: date
+    valid_until: date | None
+    affiliations: bytes
+    records: bytes
+    listings: bytes
 
 _FILL = (
     "INSERT INTO bureau_profile_cache AS c"

@@ -14,8 +14,8 @@ The JSON is what ``msgspec`` encodes for the structs in registry/bureau/views.py
 (the OpenAPI schema): the columns are derived from those structs, and exact
 amounts are cast to text as msgspec writes ``Decimal``.
 
-Parameters: ``$1`` is the day of the read; then the identifiers, each with the
-generation of the lists the process already holds for it (``known``).
+``CURRENT`` asks only whether a profile the process already sent is still
+current (registry/bureau/profile_memo.py).
 """
 
 from __future__ import annotations
@@ -83,50 +83,58 @@ _COLUMNS = ", ".join(
         *_SUBJECT,
         "coalesce(c.generation, 0) AS lists_generation",
         "h.cache_hit",
-        "h.known",
         *(
-            f"CASE WHEN h.known THEN NULL WHEN h.cache_hit THEN c.{name} ELSE {built} END"
-            f" AS {name}_json"
+            f"CASE WHEN h.cache_hit THEN c.{name} ELSE {built} END AS {name}_json"
             for name, built in _LISTS.items()
         ),
         "CASE WHEN h.cache_hit THEN c.as_of ELSE $1 END AS lists_as_of",
-        "CASE WHEN h.known THEN NULL WHEN h.cache_hit THEN c.valid_until"
-        f" ELSE {_NEXT_CHANGE} END AS lists_valid_until",
+        f"CASE WHEN h.cache_hit THEN c.valid_until ELSE {_NEXT_CHANGE} END AS lists_valid_until",
     ]
 )
-# ``q.known`` is the generation of the lists the asking process already holds
-# (registry/bureau/profile_memo.py; -1 for none): if still current, no lists are sent.
-_FROM = (
-    " LEFT JOIN bureau_profile_cache c ON c.subject_id = s.id"
-    f" CROSS JOIN LATERAL (SELECT coalesce({_HIT}, false) AS cache_hit,"
-    " coalesce(c.generation, 0) = q.known AS known) h"
-)
+_CACHE = " LEFT JOIN bureau_profile_cache c ON c.subject_id = s.id"
 
-# One identifier (every single-profile request) is asked with scalar parameters:
-# PostgreSQL then settles on a generic plan after five runs of the prepared
-# statement, while with arrays it plans every run, and planning the sub-selects
-# costs more than running them.
-BY_CODE = (
-    f"SELECT {_COLUMNS}"  # noqa: S608 - fixed names
-    " FROM (SELECT $2::text AS credit_code, $3::bigint AS known) q"
-    f" JOIN subjects s ON s.credit_code = q.credit_code{_FROM}"
-)
-BY_CODES = (
-    f"SELECT {_COLUMNS}"  # noqa: S608 - fixed names
-    " FROM unnest($2::text[], $3::bigint[]) AS q (credit_code, known)"
-    f" JOIN subjects s ON s.credit_code = q.credit_code{_FROM}"
-)
-_DOCUMENT_JOIN = (
-    " JOIN subjects s ON s.document_type = q.document_type"
-    f" AND s.document_lookup = q.document_lookup{_FROM}"
-)
-BY_DOCUMENT = (
-    f"SELECT {_COLUMNS}"  # noqa: S608 - fixed names
-    " FROM (SELECT $2::text AS document_type, $3::bytea AS document_lookup,"
-    f" $4::bigint AS known) q{_DOCUMENT_JOIN}"
-)
-BY_DOCUMENTS = (
-    f"SELECT {_COLUMNS}"  # noqa: S608 - fixed names
-    " FROM unnest($2::text[], $3::bytea[], $4::bigint[])"
-    f" AS q (document_type, document_lookup, known){_DOCUMENT_JOIN}"
-)
+
+def _subjects(how: str, first: int) -> str:
+    """FROM the subjects asked for, the identifiers' parameters numbered from ``first``.
+
+    One identifier (every single-profile request) is asked with scalar parameters:
+    PostgreSQL then settles on a generic plan after five runs of the prepared
+    statement, while with arrays it plans every run, and planning the sub-selects
+    costs more than running them.
+    """
+    a, b = f"${first}", f"${first + 1}"
+    by_code = " JOIN subjects s ON s.credit_code = q.credit_code"
+    by_document = (
+        " JOIN subjects s ON s.document_type = q.document_type"
+        " AND s.document_lookup = q.document_lookup"
+    )
+    return {
+        "code": f" FROM (SELECT {a}::text AS credit_code) q{by_code}",
+        "codes": f" FROM unnest({a}::text[]) AS q (credit_code){by_code}",
+        "document": (
+            f" FROM (SELECT {a}::text AS document_type, {b}::bytea AS document_lookup) q"
+            f"{by_document}"
+        ),
+        "documents": (
+            f" FROM unnest({a}::text[], {b}::bytea[]) AS q (document_type, document_lookup)"
+            f"{by_document}"
+        ),
+    }[how]
+
+
+HOW = ("code", "codes", "document", "documents")
+# Whole profiles: $1 is the day of the read, then the identifiers.
+PROFILES = {
+    how: f"SELECT {_COLUMNS}{_subjects(how, 2)}{_CACHE}"
+    f" CROSS JOIN LATERAL (SELECT coalesce({_HIT}, false) AS cache_hit) h"
+    for how in HOW
+}
+# What a profile held by this process was built from, now: the subject's version and
+# its lists' generation (registry/bureau/profile_memo.py). Two index probes and no
+# sub-select, so a repeat costs PostgreSQL about what a point SELECT does; the
+# statement above, even with its sub-selects skipped, costs twice that to start.
+CURRENT = {
+    how: "SELECT s.id, s.kind, s.credit_code, s.document_type, s.document_lookup, s.version,"
+    f" coalesce(c.generation, 0) AS generation{_subjects(how, 1)}{_CACHE}"
+    for how in HOW
+}

@@ -1,16 +1,18 @@
-"""Bureau profiles, one or a thousand at a time, each read with one SQL statement.
+"""Bureau profiles, one or a thousand at a time, each read with a few SQL statements.
 
 ``lookup_many`` validates each identifier on its own (an invalid one never fails
-the batch), then reads subjects by credit code (one ``= ANY``) and by (document
-type, keyed hash) (one join on ``unnest``): at most two statements whatever the
-batch size. Single profiles use the same path.
+the batch), then reads subjects by credit code (one ``unnest`` join) and by (document
+type, keyed hash) (one more): at most two statements per step whatever the batch
+size, and two steps: whether the profiles this process holds are still current,
+then whole profiles for the rest. Single profiles use the same path.
 
 Each profile's lists arrive as UTF-8 JSON bytes, from the profile cache or built by
 PostgreSQL (registry/bureau/profile_sql.py), and pass through untouched
 (``msgspec.Raw``): a 1000-subject batch holds ~10,000 records, and decoding them
 into Python objects only to encode them again was what bounded lookups. Lists
-built on a miss are handed to the cache filler (registry/bureau/profile_cache.py);
-lists this process already holds and that are still current are not sent again
+built on a miss are handed to the cache filler (registry/bureau/profile_cache.py).
+Each answer is the profile's encoded bytes; a profile this process already sent and
+that is still current is neither sent by PostgreSQL nor encoded again
 (registry/bureau/profile_memo.py).
 tests/test_bureau_profiles.py compares every item with the regulator's view, and
 the fuzzer checks every answer against the documented schema.
@@ -27,10 +29,12 @@ import asyncpg
 import msgspec
 
 from registry.bureau import profile_sql
-from registry.bureau.profile_memo import UNKNOWN, Lists
+from registry.bureau.profile_cache import Lists
+from registry.bureau.profile_memo import Shown
 from registry.bureau.runtime import BureauRuntime, bureau_runtime
 from registry.bureau.views import BureauSubject, SubjectReader
 from registry.clock import today
+from registry.db.types import Conn
 from registry.errors import InvalidInput
 from registry.identifiers import validate_credit_code, validate_document
 from registry.services import Services
@@ -59,7 +63,8 @@ class Answer:
     """``found`` (profile set), ``not_found``, or ``invalid`` (error set)."""
 
     status: str
-    profile: ProfileJson | None = None
+    # The profile as sent: a ProfileJson, encoded.
+    profile: bytes | None = None
     error: InvalidInput | None = None
     # The practitioner looked up, found (also when answered not_found as a minor):
     # what the access record names.
@@ -87,46 +92,40 @@ def _parse(item: Identifier) -> tuple[str, Any]:
 
 
 Key = tuple[Any, ...]  # ("code", credit code) or ("doc", document type, keyed hash)
+Row = tuple[Key, asyncpg.Record]  # a row with the identifier it answers
 
 
-async def _fetch(
-    services: Services, on: date, codes: list[tuple[Key, int]], docs: list[tuple[Key, int]]
-) -> list[tuple[Key, asyncpg.Record]]:
-    """Rows of the subjects named, each with the key it was asked by."""
-    found: list[tuple[Key, asyncpg.Record]] = []
-    async with services.pool.acquire() as conn:
-        if len(codes) == 1:
-            [((_, code), known)] = codes
-            rows = await conn.fetch(profile_sql.BY_CODE, on, code, known)
-        elif codes:
-            rows = await conn.fetch(
-                profile_sql.BY_CODES, on, [k[1] for k, _ in codes], [n for _, n in codes]
-            )
-        else:
-            rows = []
-        found += [(("code", r["credit_code"]), r) for r in rows]
-        if len(docs) == 1:
-            [((_, doc_type, lookup), known)] = docs
-            rows = await conn.fetch(profile_sql.BY_DOCUMENT, on, doc_type, lookup, known)
-        elif docs:
-            rows = await conn.fetch(
-                profile_sql.BY_DOCUMENTS,
-                on,
-                [k[1] for k, _ in docs],
-                [k[2] for k, _ in docs],
-                [n for _, n in docs],
-            )
-        else:
-            rows = []
-        found += [(("doc", r["document_type"], bytes(r["document_lookup"])), r) for r in rows]
+async def _rows(conn: Conn, family: dict[str, str], keys: list[Key], *first: Any) -> list[Row]:
+    """``family``'s rows for ``keys`` (one statement per kind of identifier), each with
+    the key it answers; ``first`` are the parameters before the identifiers."""
+    found: list[Row] = []
+    codes = [k[1] for k in keys if k[0] == "code"]
+    docs = [k for k in keys if k[0] == "doc"]
+    if len(codes) == 1:
+        rows = await conn.fetch(family["code"], *first, codes[0])
+    else:
+        rows = await conn.fetch(family["codes"], *first, codes) if codes else []
+    found += [(("code", r["credit_code"]), r) for r in rows]
+    if len(docs) == 1:
+        rows = await conn.fetch(family["document"], *first, docs[0][1], docs[0][2])
+    elif docs:
+        rows = await conn.fetch(
+            family["documents"], *first, [k[1] for k in docs], [k[2] for k in docs]
+        )
+    else:
+        rows = []
+    found += [(("doc", r["document_type"], bytes(r["document_lookup"])), r) for r in rows]
     return found
 
 
-def _lists(runtime: BureauRuntime, key: Key, row: asyncpg.Record, held: dict[Key, Lists]) -> Lists:
-    """The row's lists: the memo's when still current, else the row's (remembered, and
-    handed to the shared cache when they were built on the spot)."""
-    if row["known"]:
-        return held[key]
+_ENCODER = msgspec.json.Encoder()
+
+
+def _build(
+    runtime: BureauRuntime, reader: SubjectReader, key: Key, row: asyncpg.Record
+) -> bytes | None:
+    """The row's profile as sent, remembered; None for a minor (never shown). Lists built
+    on the spot are handed to the shared cache."""
     lists = Lists(
         generation=row["lists_generation"],
         as_of=row["lists_as_of"],
@@ -135,22 +134,54 @@ def _lists(runtime: BureauRuntime, key: Key, row: asyncpg.Record, held: dict[Key
         records=row["records_json"],
         listings=row["listings_json"],
     )
-    runtime.profile_memo.put(key, lists)
     if not row["cache_hit"]:
         runtime.profile_fills.fill(row["id"], lists)
-    return lists
-
-
-def _profile(reader: SubjectReader, row: asyncpg.Record, lists: Lists) -> ProfileJson | None:
-    """The row's profile; None for a minor (never shown)."""
     if reader.is_minor(row):
         return None
-    return ProfileJson(
-        subject=reader.view(row),
-        affiliations=msgspec.Raw(lists.affiliations),
-        records=msgspec.Raw(lists.records),
-        listings=msgspec.Raw(lists.listings),
+    body = _ENCODER.encode(
+        ProfileJson(
+            subject=reader.view(row),
+            affiliations=msgspec.Raw(lists.affiliations),
+            records=msgspec.Raw(lists.records),
+            listings=msgspec.Raw(lists.listings),
+        )
     )
+    runtime.profile_memo.put(
+        key, Shown(lists.generation, row["version"], lists.as_of, lists.valid_until, body)
+    )
+    return body
+
+
+@dataclass(frozen=True)
+class _Found:
+    subject_id: uuid.UUID
+    kind: str
+    profile: bytes | None
+
+
+async def _find(
+    services: Services, runtime: BureauRuntime, on: date, asked: list[Key]
+) -> dict[Key, _Found]:
+    """The subjects asked for that exist, with their profiles: the memo's where still
+    current (one small statement says which), the rest built by PostgreSQL."""
+    # Taken now: the memo may drop them meanwhile.
+    held = {key: shown for key in asked if (shown := runtime.profile_memo.usable(key, on))}
+    found: dict[Key, _Found] = {}
+    async with services.pool.acquire() as conn:
+        build = [key for key in asked if key not in held]
+        if held:
+            for key, row in await _rows(conn, profile_sql.CURRENT, sorted(held)):
+                shown = held[key]
+                if (row["generation"], row["version"]) == (shown.generation, shown.version):
+                    found[key] = _Found(row["id"], row["kind"], shown.body)
+                else:
+                    build.append(key)
+            # A held key with no row (its credit code changed) is simply not found.
+        built = await _rows(conn, profile_sql.PROFILES, sorted(build), on) if build else []
+    reader = SubjectReader(services, on)
+    for key, row in built:
+        found[key] = _Found(row["id"], row["kind"], _build(runtime, reader, key, row))
+    return found
 
 
 async def lookup_many(services: Services, items: list[Identifier]) -> list[Answer]:
@@ -168,28 +199,7 @@ async def lookup_many(services: Services, items: list[Identifier]) -> list[Answe
             keys.append(("code", value))
         else:
             keys.append(("doc", value[0], services.pii.lookup_hash(value[0], value[1])))
-    # The lists this process holds, taken now: the memo may drop them meanwhile.
-    held: dict[Key, Lists] = {}
-    for key in keys:
-        if isinstance(key, tuple) and key not in held:
-            lists = runtime.profile_memo.usable(key, on)
-            if lists is not None:
-                held[key] = lists
-    asked = sorted({k for k in keys if isinstance(k, tuple)})
-
-    def known(key: Key) -> int:
-        return held[key].generation if key in held else UNKNOWN
-
-    rows = await _fetch(
-        services,
-        on,
-        [(k, known(k)) for k in asked if k[0] == "code"],
-        [(k, known(k)) for k in asked if k[0] == "doc"],
-    )
-    reader = SubjectReader(services, on)
-    found: dict[Key, tuple[asyncpg.Record, ProfileJson | None]] = {
-        key: (row, _profile(reader, row, _lists(runtime, key, row, held))) for key, row in rows
-    }
+    found = await _find(services, runtime, on, sorted({k for k in keys if isinstance(k, tuple)}))
     answers: list[Answer] = []
     for key in keys:
         if isinstance(key, InvalidInput):
@@ -198,10 +208,10 @@ async def lookup_many(services: Services, items: list[Identifier]) -> list[Answe
         if key not in found:
             answers.append(Answer("not_found"))
             continue
-        row, profile = found[key]
-        person = row["id"] if row["kind"] == "practitioner" else None
-        if profile is None:
+        subject = found[key]
+        person = subject.subject_id if subject.kind == "practitioner" else None
+        if subject.profile is None:
             answers.append(Answer("not_found", practitioner_id=person))
         else:
-            answers.append(Answer("found", profile=profile, practitioner_id=person))
+            answers.append(Answer("found", profile=subject.profile, practitioner_id=person))
     return answers
