@@ -11,6 +11,7 @@ import functools
 import logging
 import sys
 from collections.abc import MutableMapping
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
@@ -40,6 +41,18 @@ def _timestamp(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMappi
 
 
 _JSON = msgspec.json.Encoder(enc_hook=str)
+
+# The request being served (registry/api/middleware.py), on every line logged while
+# serving it. A variable of our own rather than structlog's bind_contextvars, which
+# looks up and sets a variable per key on every request.
+REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+
+def _request_id(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    request_id = REQUEST_ID.get()
+    if request_id is not None:
+        event.setdefault("request_id", request_id)
+    return event
 
 
 def _json_line(event: Any, **_: Any) -> str:
@@ -114,6 +127,7 @@ def configure_logging(fmt: str = "auto", level: int = logging.INFO) -> None:
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
+            _request_id,
             structlog.processors.add_log_level,
             _timestamp,
             _drop_sensitive,

@@ -10,7 +10,7 @@ import structlog
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from registry.logging import configure_logging
+from registry.logging import REQUEST_ID, configure_logging
 
 PERSON_ID = "630102199003071231"
 
@@ -65,3 +65,19 @@ def test_sensitive_field_names_are_redacted(capsys: pytest.CaptureFixture[str]) 
     err = capsys.readouterr().err
     assert PERSON_ID not in err and "vcr_x" not in err
     assert "[redacted]" in err
+
+
+def test_lines_logged_while_serving_a_request_carry_its_id(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    configure_logging("json")
+    try:
+        serving = REQUEST_ID.set("req-7")
+        structlog.get_logger("t").warning("inside")
+        REQUEST_ID.reset(serving)
+        structlog.get_logger("t").warning("outside")
+    finally:
+        configure_logging("console")
+    inside, outside = (json.loads(line) for line in capsys.readouterr().err.splitlines())
+    assert inside["event"] == "inside" and inside["request_id"] == "req-7"
+    assert outside["event"] == "outside" and "request_id" not in outside

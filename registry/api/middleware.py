@@ -11,11 +11,10 @@ import secrets
 import time
 from typing import Any
 
-import structlog
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from registry.logging import log_request
+from registry.logging import REQUEST_ID, log_request
 
 _VALID_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
@@ -45,7 +44,7 @@ def request_id_middleware(app: ASGIApp) -> ASGIApp:
         raw = next((v for k, v in scope["headers"] if k == b"x-request-id"), b"")
         incoming = raw.decode("latin-1")
         request_id = incoming if _VALID_ID.match(incoming) else secrets.token_hex(8)
-        structlog.contextvars.bind_contextvars(request_id=request_id)
+        serving = REQUEST_ID.set(request_id)
         started = time.perf_counter()
         status: dict[str, Any] = {"code": 0}
 
@@ -69,6 +68,6 @@ def request_id_middleware(app: ASGIApp) -> ASGIApp:
                 round((time.perf_counter() - started) * 1000, 2),
                 request_id,
             )
-            structlog.contextvars.unbind_contextvars("request_id")
+            REQUEST_ID.reset(serving)
 
     return middleware
