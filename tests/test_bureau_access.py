@@ -134,3 +134,30 @@ async def test_buffered_records_are_flushed_on_clean_shutdown(
         assert {a.status_code for a in answers} == {200}
     # The app is stopped: whatever was still buffered was written on the way out.
     assert await db.fetchval("SELECT count(*) FROM bureau_access") == 30
+
+
+async def test_a_write_in_flight_at_shutdown_is_not_written_twice(db: asyncpg.Pool) -> None:
+    """Stopping while a batch is being written: the batch lands once, the rest after it.
+
+    The write commits and then is slow to return (as a COPY whose answer is still on
+    its way): cancelling it there and keeping its rows wrote them twice."""
+    from registry.db.batches import BatchWriter
+
+    await db.execute("CREATE TABLE batch_probe (n int)")
+    committed = asyncio.Event()
+
+    async def write(conn: asyncpg.Connection, rows: list[tuple[int]]) -> None:
+        await conn.executemany("INSERT INTO batch_probe VALUES ($1)", rows)
+        committed.set()
+        await asyncio.sleep(0.3)
+
+    writer = BatchWriter(db, write, name="probe", keep_failed=True, interval=0.01)
+    writer.start()
+    for n in range(5):
+        writer.add((n,))
+    await asyncio.wait_for(committed.wait(), 5)
+    writer.add((5,))  # arrives while the first batch is in flight
+    await writer.stop()
+    written = await db.fetch("SELECT n FROM batch_probe ORDER BY n")
+    assert [r["n"] for r in written] == [0, 1, 2, 3, 4, 5]
+    assert writer.written == 6
