@@ -16,6 +16,10 @@ What "revoked at once" means with the cache:
   nothing tells us; the ping turns the cache off within ``ping_interval`` +
   ``ping_timeout`` (4 s by default), the worst case for that failure.
 
+The same listener hears ``changes.PROFILES_CHANNEL`` for the profile memo: on each
+notice, and whenever the listener comes or goes, it moves ``changes.CHANGES`` on
+(registry/db/changes.py); the memo trusts what it holds only while ``enabled``.
+
 Only positive answers are cached: an unknown token is asked of the database
 every time, so a token issued a moment ago, in any process, works at once.
 
@@ -35,6 +39,7 @@ from typing import Any, TypeAlias
 import asyncpg
 import structlog
 
+from registry.db.changes import CHANGES, PROFILES_CHANNEL
 from registry.tasks import stop_task
 from registry.tokens import REVOKED_CHANNEL, Principal, authenticate, hash_token
 
@@ -189,12 +194,14 @@ class TokenCache:
         # Entries from before are not trusted: revocations may have gone unheard meanwhile.
         self._clear()
         self._enabled = True
+        CHANGES.heard()
         log.info("token_cache_enabled", listener_pid=pid)
 
     def _disable(self, reason: str) -> None:
         was_enabled = self._enabled
         self._enabled = False
         self._clear()
+        CHANGES.heard()
         if not was_enabled:
             return
         self.disables += 1
@@ -213,6 +220,10 @@ class TokenCache:
             self._clear()
             return
         self._drop(token_id)
+
+    @staticmethod
+    def _on_profiles_changed(_conn: Any, _pid: int, _channel: str, _payload: object) -> None:
+        CHANGES.heard()
 
     # ---- the listener ----------------------------------------------------------------
 
@@ -266,6 +277,7 @@ class TokenCache:
 
             conn.add_termination_listener(on_terminated)
             await conn.add_listener(REVOKED_CHANNEL, self._on_notification)
+            await conn.add_listener(PROFILES_CHANNEL, self._on_profiles_changed)
         except BaseException:
             conn.terminate()
             raise

@@ -14,14 +14,20 @@ from datetime import timedelta
 from typing import Any
 
 import asyncpg
+import pytest
+from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from registry import token_cache
 from registry.api.app import create_app
 from registry.bureau import profile_sql
 from registry.bureau.profile_cache import _fill
 from registry.bureau.profile_memo import ProfileMemo, Shown
+from registry.bureau.runtime import bureau_runtime
 from registry.bureau.views import BureauRecord
 from registry.clock import ManualClock
+from registry.db.changes import CHANGES, ChangeEpoch
+from registry.db.writes import write_transaction
 from registry.settings import Settings
 from tests.bureau_helpers import (
     credit_code,
@@ -32,6 +38,7 @@ from tests.bureau_helpers import (
     resident_id,
 )
 from tests.credit_helpers import Client, penalty, record
+from tests.test_token_cache import eventually
 
 
 async def _cached(db: asyncpg.Pool, sid: str) -> asyncpg.Record:
@@ -93,25 +100,49 @@ async def test_a_filled_profile_is_served_from_the_cache_and_the_memo(
     assert served["subject"] == first["subject"]
 
 
+def _shown(generation: int, size: int, day: dt.date) -> Shown:
+    return Shown(uuid.uuid4(), "organisation", generation, 1, day, None, b"x" * size)
+
+
 def test_the_memo_is_bounded_by_bytes() -> None:
-    memo = ProfileMemo(max_bytes=100)
+    memo = ProfileMemo(ChangeEpoch(), max_bytes=100)
     day = dt.date(2026, 3, 2)
-
-    def shown(generation: int, size: int) -> Shown:
-        return Shown(generation, 1, day, None, b"x" * size)
-
-    memo.put("a", shown(1, 40))
-    memo.put("b", shown(1, 40))
+    memo.put("a", _shown(1, 40, day), 0)
+    memo.put("b", _shown(1, 40, day), 0)
     assert memo.usable("a", day) is not None  # a is now the most recently used
-    memo.put("c", shown(1, 40))
+    memo.put("c", _shown(1, 40, day), 0)
     assert memo.usable("b", day) is None
     assert memo.usable("a", day) is not None
     assert memo.usable("c", day) is not None
     assert memo.held_bytes <= 100
-    memo.put("a", shown(2, 10))
+    memo.put("a", _shown(2, 10, day), 0)
     replaced = memo.usable("a", day)
     assert replaced is not None and replaced.generation == 2
     assert memo.usable("a", day - dt.timedelta(days=1)) is None  # before as_of
+
+
+def test_the_memo_trusts_only_what_was_read_since_the_last_change() -> None:
+    changes = ChangeEpoch()
+    memo = ProfileMemo(changes)
+    day = dt.date(2026, 3, 2)
+    read_in = changes.epoch
+    shown = _shown(1, 10, day)
+    memo.put("a", shown, read_in)
+    assert memo.trusted("a", day, listening=True) is shown
+    assert memo.trusted("a", day, listening=False) is None  # changes elsewhere unheard
+    assert memo.trusted("a", day - dt.timedelta(days=1), listening=True) is None
+    with changes.writing():  # a write of this process is open: ask the database
+        assert memo.trusted("a", day, listening=True) is None
+    assert memo.trusted("a", day, listening=True) is None  # ...and it ended since the read
+    assert memo.usable("a", day) is shown  # still offered for a check
+    memo.confirm("a", shown, read_in)  # a check that began before the write: not enough
+    assert memo.trusted("a", day, listening=True) is None
+    memo.confirm("a", shown, changes.epoch)
+    assert memo.trusted("a", day, listening=True) is shown
+    changes.heard()  # a notice of a change made elsewhere
+    assert memo.trusted("a", day, listening=True) is None
+    memo.confirm("a", _shown(1, 10, day), changes.epoch)  # another profile: not this one
+    assert memo.trusted("a", day, listening=True) is None
 
 
 async def test_every_kind_of_write_is_seen_at_once_after_the_cache_was_filled(
@@ -267,6 +298,11 @@ async def test_a_fill_computed_before_a_write_is_refused(
     assert "寧罰〔2026〕7號" in row["records"].decode()
 
 
+async def _heard_since(epoch: int) -> None:
+    """Until this process has heard of a change made elsewhere (the listener's notice)."""
+    await eventually(lambda: CHANGES.epoch != epoch, "the change notice arrives")
+
+
 async def test_direct_sql_and_truncate_invalidate_too(
     client: Client, regulator: dict[str, str], bureau: dict[str, str], db: asyncpg.Pool
 ) -> None:
@@ -275,16 +311,102 @@ async def test_direct_sql_and_truncate_invalidate_too(
     rec = await record(client, regulator, penalty(org, "寧罰〔2026〕8號"))
     await _profile(client, bureau, 6)
     before = await _cached(db, org)
+    epoch = CHANGES.epoch
     await db.execute(
         "UPDATE credit_records SET facts = 'changed by hand' WHERE id = $1", uuid.UUID(rec["id"])
     )
     row = await db.fetchrow("SELECT * FROM bureau_profile_cache WHERE subject_id = $1", before[0])
     assert row["records"] is None and row["generation"] == before["generation"] + 1
+    await _heard_since(epoch)  # this connection is not the service's: it is "elsewhere"
     assert (await _profile(client, bureau, 6))["records"][0]["facts"] == "changed by hand"
     await _cached(db, org)
     await db.execute("TRUNCATE blacklist_entries")
     row = await db.fetchrow("SELECT * FROM bureau_profile_cache WHERE subject_id = $1", before[0])
     assert row["records"] is None
+
+
+async def test_a_repeat_reads_nothing_until_a_change_is_heard(
+    app: Litestar,
+    client: Client,
+    regulator: dict[str, str],
+    bureau: dict[str, str],
+    db: asyncpg.Pool,
+) -> None:
+    """A profile read since the last change is sent from memory; a change made outside
+    this process reaches the next answer once its notice arrives, and while no notice
+    can be heard every answer is checked with PostgreSQL."""
+    memo = bureau_runtime(app.state.services).profile_memo
+    org = await organisation(client, regulator, 10)
+    rec = await record(client, regulator, penalty(org, "寧罰〔2026〕10號"))
+    first = await _profile(client, bureau, 10)
+    hits = memo.trusted_hits
+    assert await _profile(client, bureau, 10) == first
+    assert memo.trusted_hits == hits + 1
+
+    epoch = CHANGES.epoch
+    await db.execute(
+        "UPDATE credit_records SET facts = 'changed elsewhere' WHERE id = $1",
+        uuid.UUID(rec["id"]),
+    )
+    await _heard_since(epoch)
+    assert (await _profile(client, bureau, 10))["records"][0]["facts"] == "changed elsewhere"
+    assert memo.trusted_hits == hits + 1  # checked, not trusted
+
+    tokens = app.state.services.tokens
+    assert await db.fetchval("SELECT pg_terminate_backend($1)", tokens.listener_pid)
+    await eventually(lambda: not tokens.enabled, "the listener is known lost")
+    await db.execute(
+        "UPDATE credit_records SET facts = 'changed while deaf' WHERE id = $1",
+        uuid.UUID(rec["id"]),
+    )
+    assert (await _profile(client, bureau, 10))["records"][0]["facts"] == "changed while deaf"
+
+
+async def test_a_write_answered_by_this_process_is_seen_without_its_notice(
+    app: Litestar,
+    client: Client,
+    regulator: dict[str, str],
+    bureau: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Writes made here reach the next read through the process's own bookkeeping,
+    not the notice (which arrives a moment later and may lose the race)."""
+    monkeypatch.setattr(token_cache, "CHANGES", ChangeEpoch())  # notices are heard by no one
+    memo = bureau_runtime(app.state.services).profile_memo
+    org = await organisation(client, regulator, 11)
+    first = await _profile(client, bureau, 11)
+    hits = memo.trusted_hits
+    assert await _profile(client, bureau, 11) == first
+    assert memo.trusted_hits == hits + 1
+    renamed = await client.patch(
+        f"/v1/subjects/{org}",
+        headers=regulator,
+        json={"version": first["subject"]["version"], "name": "本進程改名有限公司"},
+    )
+    assert renamed.status_code == 200, renamed.text
+    assert (await _profile(client, bureau, 11))["subject"]["name"] == "本進程改名有限公司"
+
+
+async def test_a_write_of_this_process_is_known_from_before_it_begins_until_it_ends(
+    db: asyncpg.Pool,
+) -> None:
+    """Committed or rolled back, a write moves the epoch, and no profile is trusted while open."""
+    before, open_before = CHANGES.epoch, CHANGES.writes_open
+
+    async def failing_write() -> None:
+        async with write_transaction(db) as conn:
+            assert CHANGES.writes_open == open_before + 1
+            assert not CHANGES.quiet_since(CHANGES.epoch)
+            await conn.execute("UPDATE credit_records SET facts = facts WHERE false")
+            raise RuntimeError("rolled back")
+
+    with pytest.raises(RuntimeError, match="rolled back"):
+        await failing_write()
+    assert CHANGES.writes_open == open_before and CHANGES.epoch > before
+    epoch = CHANGES.epoch
+    async with write_transaction(db) as conn:
+        await conn.execute("UPDATE credit_records SET facts = facts WHERE false")
+    assert CHANGES.epoch > epoch
 
 
 async def test_a_change_to_the_subject_itself_is_seen_at_once(

@@ -14,15 +14,25 @@ by day only at ``valid_until``, which the memo checks before offering a profile.
 The subject part depends on the day only through the minor rule, and a profile
 shown once (an adult) stays shown on every later day.
 
+A profile checked (or built) since the last change this process learnt of is sent
+without asking PostgreSQL at all (``trusted``): each entry keeps the change epoch
+(registry/db/changes.py) its last read began in, and is trusted only while that is
+still the epoch, no write of this process is open, and the change listener is
+connected. Writes this process makes are seen by the next read without delay;
+writes made elsewhere when their notice arrives.
+
 Bounded by the bytes it holds (least recently used first out).
 """
 
 from __future__ import annotations
 
+import uuid
 from collections import OrderedDict
 from collections.abc import Hashable
 from dataclasses import dataclass
 from datetime import date
+
+from registry.db.changes import ChangeEpoch
 
 
 @dataclass(frozen=True)
@@ -30,6 +40,8 @@ class Shown:
     """A profile as sent (UTF-8 JSON), built from lists of ``generation`` and the subject
     row at ``version``; the same on days [as_of, valid_until)."""
 
+    subject_id: uuid.UUID
+    kind: str
     generation: int
     version: int
     as_of: date
@@ -40,31 +52,64 @@ class Shown:
         return self.as_of <= on and (self.valid_until is None or on < self.valid_until)
 
 
+class _Held:
+    __slots__ = ("read_in", "shown")
+
+    def __init__(self, shown: Shown, read_in: int) -> None:
+        self.shown = shown
+        self.read_in = read_in  # the change epoch the last read that confirmed it began in
+
+
 class ProfileMemo:
-    def __init__(self, max_bytes: int = 64 * 1024 * 1024) -> None:
+    def __init__(self, changes: ChangeEpoch, max_bytes: int = 64 * 1024 * 1024) -> None:
+        self._changes = changes
         self._max_bytes = max_bytes
         self._bytes = 0
-        self._entries: OrderedDict[Hashable, Shown] = OrderedDict()
+        self._entries: OrderedDict[Hashable, _Held] = OrderedDict()
+        self.trusted_hits = 0  # answers sent without asking PostgreSQL (tests, operators)
 
     def usable(self, key: Hashable, on: date) -> Shown | None:
-        """The profile held for ``key`` if it may still be sent on ``on``."""
-        shown = self._entries.get(key)
-        if shown is None or not shown.holds_on(on):
+        """The profile held for ``key`` if it may still be sent on ``on``, once confirmed."""
+        held = self._entries.get(key)
+        if held is None or not held.shown.holds_on(on):
             return None
         self._entries.move_to_end(key)
-        return shown
+        return held.shown
 
-    def put(self, key: Hashable, shown: Shown) -> None:
+    def trusted(self, key: Hashable, on: date, listening: bool) -> Shown | None:
+        """The profile held for ``key`` if it may be sent on ``on`` with no read at all:
+        nothing has changed since it was last read (``listening``: whether changes made
+        elsewhere can be heard now)."""
+        held = self._entries.get(key)
+        if (
+            held is None
+            or not listening
+            or not self._changes.quiet_since(held.read_in)
+            or not held.shown.holds_on(on)
+        ):
+            return None
+        self._entries.move_to_end(key)
+        self.trusted_hits += 1
+        return held.shown
+
+    def confirm(self, key: Hashable, shown: Shown, read_in: int) -> None:
+        """A read that began in change epoch ``read_in`` found ``shown`` still current."""
+        held = self._entries.get(key)
+        if held is not None and held.shown is shown and read_in > held.read_in:
+            held.read_in = read_in
+
+    def put(self, key: Hashable, shown: Shown, read_in: int) -> None:
+        """``shown`` as built by a read that began in change epoch ``read_in``."""
         old = self._entries.pop(key, None)
         if old is not None:
-            self._bytes -= len(old.body)
+            self._bytes -= len(old.shown.body)
         if len(shown.body) > self._max_bytes:
             return
-        self._entries[key] = shown
+        self._entries[key] = _Held(shown, read_in)
         self._bytes += len(shown.body)
         while self._bytes > self._max_bytes:
             _, evicted = self._entries.popitem(last=False)
-            self._bytes -= len(evicted.body)
+            self._bytes -= len(evicted.shown.body)
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -4,7 +4,8 @@
 the batch), then reads subjects by credit code (one ``unnest`` join) and by (document
 type, keyed hash) (one more): at most two statements per step whatever the batch
 size, and two steps: whether the profiles this process holds are still current,
-then whole profiles for the rest. Single profiles use the same path.
+then whole profiles for the rest (no step at all for profiles the memo trusts).
+Single profiles use the same path.
 
 Each profile's lists arrive as UTF-8 JSON bytes, from the profile cache or built by
 PostgreSQL (registry/bureau/profile_sql.py), and pass through untouched
@@ -12,8 +13,9 @@ PostgreSQL (registry/bureau/profile_sql.py), and pass through untouched
 into Python objects only to encode them again was what bounded lookups. Lists
 built on a miss are handed to the cache filler (registry/bureau/profile_cache.py).
 Each answer is the profile's encoded bytes; a profile this process already sent and
-that is still current is neither sent by PostgreSQL nor encoded again
-(registry/bureau/profile_memo.py).
+that is still current is neither sent by PostgreSQL nor encoded again, and one read
+since the last change this process knows of is not even checked
+(registry/bureau/profile_memo.py, registry/db/changes.py).
 tests/test_bureau_profiles.py compares every item with the regulator's view, and
 the fuzzer checks every answer against the documented schema.
 """
@@ -34,6 +36,7 @@ from registry.bureau.profile_memo import Shown
 from registry.bureau.runtime import BureauRuntime, bureau_runtime
 from registry.bureau.views import BureauSubject, SubjectReader
 from registry.clock import today
+from registry.db.changes import CHANGES
 from registry.db.types import Conn
 from registry.errors import InvalidInput
 from registry.identifiers import validate_credit_code, validate_document
@@ -122,7 +125,7 @@ _ENCODER = msgspec.json.Encoder()
 
 
 def _build(
-    runtime: BureauRuntime, reader: SubjectReader, key: Key, row: asyncpg.Record
+    runtime: BureauRuntime, reader: SubjectReader, key: Key, row: asyncpg.Record, read_in: int
 ) -> bytes | None:
     """The row's profile as sent, remembered; None for a minor (never shown). Lists built
     on the spot are handed to the shared cache."""
@@ -146,9 +149,11 @@ def _build(
             listings=msgspec.Raw(lists.listings),
         )
     )
-    runtime.profile_memo.put(
-        key, Shown(lists.generation, row["version"], lists.as_of, lists.valid_until, body)
+    shown = Shown(
+        row["id"], row["kind"], lists.generation, row["version"], lists.as_of,
+        lists.valid_until, body,
     )
+    runtime.profile_memo.put(key, shown, read_in)
     return body
 
 
@@ -163,25 +168,38 @@ class _Found(NamedTuple):
 async def _find(
     services: Services, runtime: BureauRuntime, on: date, asked: list[Key]
 ) -> dict[Key, _Found]:
-    """The subjects asked for that exist, with their profiles: the memo's where still
-    current (one small statement says which), the rest built by PostgreSQL."""
-    # Taken now: the memo may drop them meanwhile.
-    held = {key: shown for key in asked if (shown := runtime.profile_memo.usable(key, on))}
+    """The subjects asked for that exist, with their profiles: the memo's where nothing
+    can have changed since they were read (no statement at all) or where one small
+    statement says they are still current; the rest built by PostgreSQL."""
+    memo = runtime.profile_memo
+    listening = services.tokens.enabled
     found: dict[Key, _Found] = {}
+    # Taken now: the memo may drop them meanwhile.
+    held: dict[Key, Shown] = {}
+    for key in asked:
+        if (shown := memo.trusted(key, on, listening)) is not None:
+            found[key] = _Found(shown.subject_id, shown.kind, shown.body)
+        elif (shown := memo.usable(key, on)) is not None:
+            held[key] = shown
+    build = [key for key in asked if key not in found and key not in held]
+    if not held and not build:
+        return found
+    # Before the first read: a change learnt of from here on may not be in what it reads.
+    read_in = CHANGES.epoch
     async with services.pool.acquire() as conn:
-        build = [key for key in asked if key not in held]
         if held:
             for key, row in await _rows(conn, profile_sql.CURRENT, sorted(held)):
                 shown = held[key]
                 if (row["generation"], row["version"]) == (shown.generation, shown.version):
                     found[key] = _Found(row["id"], row["kind"], shown.body)
+                    memo.confirm(key, shown, read_in)
                 else:
                     build.append(key)
             # A held key with no row (its credit code changed) is simply not found.
         built = await _rows(conn, profile_sql.PROFILES, sorted(build), on) if build else []
     reader = SubjectReader(services, on)
     for key, row in built:
-        found[key] = _Found(row["id"], row["kind"], _build(runtime, reader, key, row))
+        found[key] = _Found(row["id"], row["kind"], _build(runtime, reader, key, row, read_in))
     return found
 
 

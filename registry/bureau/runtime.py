@@ -12,6 +12,7 @@ from registry.bureau.access import AccessRecorder
 from registry.bureau.limits import RateLimiter
 from registry.bureau.profile_cache import ProfileCacheFiller
 from registry.bureau.profile_memo import ProfileMemo
+from registry.db.changes import CHANGES
 from registry.services import Services
 
 
@@ -31,7 +32,7 @@ def start_bureau(services: Services) -> BureauRuntime:
         recorder=AccessRecorder(services.pool),
         limiter=RateLimiter(services.policy.bureau_rate_per_minute),
         profile_fills=ProfileCacheFiller(services.pool),
-        profile_memo=ProfileMemo(),
+        profile_memo=ProfileMemo(CHANGES),
     )
     runtime.recorder.start()
     runtime.profile_fills.start()

@@ -22,7 +22,7 @@ from registry.credit import blacklist as entries
 from registry.credit import records
 from registry.credit.common import clean, fetch, list_keyset, update_versioned
 from registry.db.types import Conn, required
-from registry.db.writes import Written, audited_write
+from registry.db.writes import Written, audited_write, write_transaction
 from registry.domain import blacklist as bl_rules
 from registry.domain import objections as rules
 from registry.domain.blacklist import RemovalReason
@@ -48,7 +48,7 @@ async def file(
     on = today(services.clock)
     filer = ObjectionFiler.bureau if role == "bureau" else ObjectionFiler.subject
     objection = rules.file_objection(on, services.policy, filer)
-    async with services.pool.acquire() as conn, conn.transaction():
+    async with write_transaction(services.pool) as conn:
         target = await fetch(services, target_type, target_id, conn)
         if target["under_objection"]:
             raise Conflict(f"the {target_type.replace('_', ' ')} is already under objection; "
@@ -117,7 +117,7 @@ async def decide(
         raise InvalidInput("corrections", "only action 'correct' takes corrections",
                            "omit corrections")
     on = today(services.clock)
-    async with services.pool.acquire() as conn, conn.transaction():
+    async with write_transaction(services.pool) as conn:
         row = await fetch(services, "objection", objection_id, conn)
         decided = rules.decide(objection_of(row), on, upheld=upheld, note=note)
         written = await update_versioned(

@@ -20,7 +20,7 @@ import asyncpg
 from registry.clock import today
 from registry.credit.common import clean, fetch, update_versioned
 from registry.db.types import Conn, required
-from registry.db.writes import Written, audited_write
+from registry.db.writes import Written, audited_write, write_transaction
 from registry.domain.publicity import Grade, PenaltyType, PublicityWindow, publicity_window
 from registry.errors import Conflict, InvalidInput
 from registry.identifiers import validate_credit_code
@@ -267,7 +267,7 @@ async def revoke_record(
     from registry.credit.blacklist import end_entries_resting_on  # blacklist builds on records
 
     if conn is None:
-        async with services.pool.acquire() as own, own.transaction():
+        async with write_transaction(services.pool) as own:
             return await revoke_record(services, actor, record_id, version, reason,
                                        extra=extra, conn=own)
     current = await fetch(services, "credit_record", record_id, conn)

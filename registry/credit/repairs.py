@@ -19,7 +19,7 @@ from registry.credit import blacklist as entries
 from registry.credit import records
 from registry.credit.common import clean, fetch, list_keyset, update_versioned
 from registry.db.types import Conn, required
-from registry.db.writes import Written, audited_write
+from registry.db.writes import Written, audited_write, write_transaction
 from registry.domain import blacklist as bl_rules
 from registry.domain import repair as rules
 from registry.domain.blacklist import RemovalReason
@@ -79,7 +79,7 @@ async def decide(services: Services, actor: str, repair_id: uuid.UUID, *, approv
                  note: str | None) -> tuple[Written, Written | None]:
     """Approve (ends publication now) or reject; returns (the repair, the target's change)."""
     on = today(services.clock)
-    async with services.pool.acquire() as conn, conn.transaction():
+    async with write_transaction(services.pool) as conn:
         row = await fetch(services, "repair", repair_id, conn)
         current = msgspec.convert(
             {f: row[f] for f in RepairApplication.__struct_fields__}, RepairApplication)

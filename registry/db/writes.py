@@ -8,7 +8,8 @@ the row exactly as the database returned it; that row is what the leaf commits t
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -16,6 +17,7 @@ import asyncpg
 
 from registry.clock import Clock
 from registry.db.audit import PENDING_INDEX, record
+from registry.db.changes import CHANGES
 from registry.db.types import Conn
 
 # Set while a task is inside an audited write. A second audited write on another
@@ -63,6 +65,16 @@ async def audited_write(
             _INSIDE_WRITE.reset(token)
 
 
+@asynccontextmanager
+async def write_transaction(pool: asyncpg.Pool) -> AsyncIterator[Conn]:
+    """A connection in a transaction for several audited writes (``conn=``) that commit
+    together; the process knows a write is open until it ends (registry/db/changes.py)."""
+    async with pool.acquire() as conn:
+        with CHANGES.writing():
+            async with conn.transaction():
+                yield conn
+
+
 async def _write_in(
     conn: Conn,
     clock: Clock,
@@ -71,18 +83,19 @@ async def _write_in(
     object_type: str,
     write: RowWriter,
 ) -> Written:
-    async with conn.transaction():
-        now = clock.now()
-        # The row is written first with a placeholder index, outside the sequence
-        # lock; ``record`` then takes the index and stamps it in one statement.
-        row = await write(conn, PENDING_INDEX, now)
-        appended = await record(
-            conn,
-            time=now,
-            actor=actor,
-            action=action,
-            object_type=object_type,
-            object_id=str(row["id"]),
-            row=row,
-        )
+    with CHANGES.writing():
+        async with conn.transaction():
+            now = clock.now()
+            # The row is written first with a placeholder index, outside the sequence
+            # lock; ``record`` then takes the index and stamps it in one statement.
+            row = await write(conn, PENDING_INDEX, now)
+            appended = await record(
+                conn,
+                time=now,
+                actor=actor,
+                action=action,
+                object_type=object_type,
+                object_id=str(row["id"]),
+                row=row,
+            )
     return Written(row=appended.row or row, log_index=appended.index)
