@@ -28,3 +28,20 @@ BEGIN
     END LOOP;
 END
 $$;
+
+-- A kept profile is confirmed by its subject's version and list generation
+-- (registry/bureau/profile_sql.py CURRENT), so a generation must never go back: a
+-- deleted cache row would restart it at 0 and let an old profile match again. Lists are
+-- cleared by setting them NULL, which keeps the generation.
+CREATE FUNCTION bureau_profile_cache_keep_generations() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'bureau_profile_cache rows are never deleted (their generations must not go back)'
+        USING HINT = 'clear lists with UPDATE bureau_profile_cache SET as_of = NULL,'
+            ' valid_until = NULL, affiliations = NULL, records = NULL, listings = NULL';
+END
+$$;
+
+CREATE TRIGGER bureau_profile_cache_no_delete BEFORE DELETE ON bureau_profile_cache
+    FOR EACH ROW EXECUTE FUNCTION bureau_profile_cache_keep_generations();
+CREATE TRIGGER bureau_profile_cache_no_truncate BEFORE TRUNCATE ON bureau_profile_cache
+    FOR EACH STATEMENT EXECUTE FUNCTION bureau_profile_cache_keep_generations();

@@ -27,7 +27,8 @@ from registry.bureau.runtime import bureau_runtime
 from registry.bureau.views import BureauRecord
 from registry.clock import ManualClock
 from registry.db.changes import CHANGES, ChangeEpoch
-from registry.db.writes import write_transaction
+from registry.db.types import Conn
+from registry.db.writes import audited_write, write_transaction
 from registry.settings import Settings
 from tests.bureau_helpers import (
     credit_code,
@@ -390,6 +391,81 @@ async def test_a_write_answered_by_this_process_is_seen_without_its_notice(
     )
     assert renamed.status_code == 200, renamed.text
     assert (await _profile(client, bureau, 11))["subject"]["name"] == "本進程改名有限公司"
+
+
+async def test_an_identifier_passed_to_another_subject_finds_that_subject(
+    client: Client, regulator: dict[str, str], bureau: dict[str, str]
+) -> None:
+    """A kept profile matches on the subject too: the new holder of a corrected credit
+    code can have the same version and list generation as the profile kept for it."""
+    first_holder = await organisation(client, regulator, 12)
+    kept = await _profile(client, bureau, 12)
+    moved = await client.patch(
+        f"/v1/subjects/{first_holder}",
+        headers=regulator,
+        json={"version": kept["subject"]["version"], "credit_code": credit_code(13)},
+    )
+    assert moved.status_code == 200, moved.text
+    new_holder = await client.post(
+        "/v1/subjects",
+        headers=regulator,
+        json={"kind": "vc_firm", "name": "後來的持有人有限公司", "credit_code": credit_code(12)},
+    )
+    assert new_holder.status_code == 201, new_holder.text
+    assert new_holder.json()["version"] == kept["subject"]["version"]  # the trap is set
+    for _ in range(2):  # checked, then trusted: neither may be the first holder's
+        body = await _profile(client, bureau, 12)
+        assert body["subject"]["id"] == new_holder.json()["id"]
+        assert body["subject"]["name"] == "後來的持有人有限公司"
+
+
+async def test_a_profile_kept_on_an_adults_first_day_is_not_sent_for_the_day_before(
+    client: Client,
+    regulator: dict[str, str],
+    bureau: dict[str, str],
+    clock: ManualClock,
+    db: asyncpg.Pool,
+) -> None:
+    """The lists may date from days before a profile was judged (the minor rule); a clock
+    set back must not reach those days with the kept profile."""
+    eve = clock.now().date()
+    birthday = eve + timedelta(days=1)
+    number = resident_id(14, born=f"{birthday.year - 18:04d}{birthday:%m%d}")
+    person = await practitioner(client, regulator, number)
+    assert (await lookup(client, bureau, number)).status_code == 404  # a minor today
+    await _cached(db, person)  # the lists were kept all the same, as of the eve
+    noon = dt.time(12, tzinfo=dt.UTC)
+    clock.set(dt.datetime.combine(birthday, noon))
+    assert (await lookup(client, bureau, number)).status_code == 200
+    clock.set(dt.datetime.combine(eve, noon))
+    assert (await lookup(client, bureau, number)).status_code == 404
+
+
+async def test_cache_rows_are_never_deleted(db: asyncpg.Pool) -> None:
+    """A deleted row would restart its subject's generation, and a kept profile could match."""
+    await db.execute(
+        "INSERT INTO bureau_profile_cache (subject_id, generation) VALUES ($1, 3)", uuid.uuid4()
+    )
+    for statement in ("DELETE FROM bureau_profile_cache", "TRUNCATE bureau_profile_cache"):
+        with pytest.raises(asyncpg.RaiseError, match="never deleted"):
+            await db.execute(statement)
+    assert await db.fetchval("SELECT count(*) FROM bureau_profile_cache") == 1
+
+
+async def test_an_audited_write_joins_only_a_counted_transaction(
+    db: asyncpg.Pool, clock: ManualClock
+) -> None:
+    """Joining a transaction the process does not count would end the count at the
+    savepoint, before the commit."""
+
+    async def write(conn: Conn, index: int, now: dt.datetime) -> asyncpg.Record:
+        raise AssertionError("never reached")
+
+    async with db.acquire() as conn, conn.transaction():
+        with pytest.raises(RuntimeError, match="write_transaction"):
+            await audited_write(
+                db, clock, actor="t", action="a", object_type="subject", write=write, conn=conn
+            )
 
 
 async def test_a_write_of_this_process_is_known_from_before_it_begins_until_it_ends(

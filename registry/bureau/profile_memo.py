@@ -5,10 +5,12 @@ every request was the larger part of a cached profile's cost. The memo keeps, pe
 identifier, the profile exactly as sent, with what it was built from: the cache
 generation of its lists, the subject row's version, and the days the lists hold
 for. The lookup first asks PostgreSQL for the subject's current generation and
-version (one small statement, registry/bureau/profile_sql.py ``CURRENT``); when they
-are still those, the memo's profile is sent and nothing else is read. That is exact for the same reason the shared cache
-is: every write to what a profile shows bumps the generation in the writer's
-transaction (schema/0005_bureau_profile_cache.sql) or the subject's version (every
+version (one small statement, registry/bureau/profile_sql.py ``CURRENT``); when the
+identifier still finds the same subject and they are still those, the memo's profile
+is sent and nothing else is read. That is exact for the same reason the shared cache
+is (generations never go back: cache rows cannot be deleted, schema 0006): every
+write to what a profile shows bumps the generation in the writer's transaction
+(schema/0005_bureau_profile_cache.sql) or the subject's version (every
 subject write does, with its audit-log index), and lists of one generation differ
 by day only at ``valid_until``, which the memo checks before offering a profile.
 The subject part depends on the day only through the minor rule, and a profile

@@ -149,8 +149,10 @@ def _build(
             listings=msgspec.Raw(lists.listings),
         )
     )
+    # From ``on``, not the lists' first day: the subject part was judged (the minor rule)
+    # on ``on``, and a clock set back must not reach an earlier day with it.
     shown = Shown(
-        row["id"], row["kind"], lists.generation, row["version"], lists.as_of,
+        row["id"], row["kind"], lists.generation, row["version"], max(lists.as_of, reader.on),
         lists.valid_until, body,
     )
     runtime.profile_memo.put(key, shown, read_in)
@@ -190,7 +192,13 @@ async def _find(
         if held:
             for key, row in await _rows(conn, profile_sql.CURRENT, sorted(held)):
                 shown = held[key]
-                if (row["generation"], row["version"]) == (shown.generation, shown.version):
+                # The same subject too: an identifier can pass to another subject (a
+                # corrected code) whose version and generation happen to be equal.
+                if (row["id"], row["generation"], row["version"]) == (
+                    shown.subject_id,
+                    shown.generation,
+                    shown.version,
+                ):
                     found[key] = _Found(row["id"], row["kind"], shown.body)
                     memo.confirm(key, shown, read_in)
                 else:

@@ -159,7 +159,7 @@ class SubjectReader:
 
     def __init__(self, services: Services, on: date) -> None:
         self._services = services
-        self._on = on
+        self.on = on
         self._numbers: dict[tuple[str, bytes], str] = {}
 
     def number(self, data: Row) -> str | None:
@@ -175,7 +175,7 @@ class SubjectReader:
         if number is None or data["document_type"] not in _BIRTH_DATE_DOCUMENTS:
             return False
         try:
-            return is_minor(number, self._on)
+            return is_minor(number, self.on)
         except InvalidInput:
             # Old 15-character permanent residence cards carry no birth date; a birth
             # date after today cannot be stored (validated on write).

@@ -27,6 +27,13 @@ _INSIDE_WRITE: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "inside_audited_write", default=False
 )
 
+# Set inside ``write_transaction``. Joining (``conn=``) any other open transaction would
+# count the write as ended at its savepoint, before the outer commit: a profile read in
+# between could be trusted with what it read before that commit (registry/db/changes.py).
+_IN_COUNTED_TRANSACTION: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "in_counted_write_transaction", default=False
+)
+
 RowWriter = Callable[[Conn, int, datetime], Awaitable[asyncpg.Record]]
 
 
@@ -48,9 +55,16 @@ async def audited_write(
 ) -> Written:
     """Run ``write`` and append its leaf atomically; returns the stored row and its index.
 
-    Guarantee: on return both are committed; on any exception neither exists.
+    Guarantee: on return both are committed; on any exception neither exists. With
+    ``conn=`` they join that connection's transaction (from ``write_transaction``) and
+    commit with it.
     """
     if conn is not None:
+        if conn.is_in_transaction() and not _IN_COUNTED_TRANSACTION.get():
+            raise RuntimeError(
+                "audited_write joined a transaction not opened by write_transaction: "
+                "open it with write_transaction so the process counts the write until it commits"
+            )
         return await _write_in(conn, clock, actor, action, object_type, write)
     if _INSIDE_WRITE.get():
         raise RuntimeError(
@@ -72,7 +86,11 @@ async def write_transaction(pool: asyncpg.Pool) -> AsyncIterator[Conn]:
     async with pool.acquire() as conn:
         with CHANGES.writing():
             async with conn.transaction():
-                yield conn
+                counted = _IN_COUNTED_TRANSACTION.set(True)
+                try:
+                    yield conn
+                finally:
+                    _IN_COUNTED_TRANSACTION.reset(counted)
 
 
 async def _write_in(
