@@ -233,9 +233,13 @@ def start(
     raise SystemExit(f"{module} did not start")
 
 
-def _ms(text: str) -> float:
-    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
-    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+def _ms(text: str, out: str) -> float:
+    """A wrk latency (us, ms, s or m) in milliseconds; ``out`` is shown if it is none."""
+    found = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text)
+    if found is None:
+        raise SystemExit(f"unexpected wrk latency {text!r}:\n{out}")
+    value, unit = found.groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}[unit]
 
 
 def wrk(url: str, script: Path, connections: int, duration: int) -> tuple[float, float, int]:
@@ -263,7 +267,7 @@ def wrk(url: str, script: Path, connections: int, duration: int) -> tuple[float,
     # wrk gives up on a request after 2 s: a failure like a 503.
     failures = int(failed.group(1)) if failed else 0
     failures += int(sock_errors.group(4)) if sock_errors else 0
-    p99 = _ms(re.search(r"99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"99%\s+(\S+)", out).group(1), out)  # type: ignore[union-attr]
     return (int(done.group(1)) - failures) / seconds, p99, failures
 
 
