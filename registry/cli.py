@@ -263,7 +263,8 @@ def cmd_expire(_: argparse.Namespace) -> int:
     from registry.bootstrap import close_services, open_services
     from registry.credit.expiry import expire_once
 
-    settings = replace(_settings(), expiry_interval_ms=0)
+    # One pass and out: the serving processes run the background tasks.
+    settings = replace(_settings(), expiry_interval_ms=0, profile_warm_interval_ms=0)
 
     async def work() -> int:
         services = await open_services(settings)

@@ -77,6 +77,9 @@ class Settings:
     # How often the service ends the publicity of what reached its end (0: never; use
     # `registry expire` from a scheduler instead).
     expiry_interval_ms: int = 60_000
+    # How often the service looks for bureau profiles to build ahead of lookups
+    # (registry/bureau/profile_warmer.py; 0: never, lookups build what they miss).
+    profile_warm_interval_ms: int = 1_000
     # The policy settings (publicity windows, deadlines, masks, bureau limits),
     # from REGISTRY_POLICY_<FIELD>; see registry/domain/policy.py.
     policy: Policy = field(default_factory=Policy)
@@ -137,5 +140,8 @@ class Settings:
             log_format=log_format,
             max_body_bytes=_int(env, "REGISTRY_MAX_BODY_BYTES", 4 * 1024 * 1024, 1024, 1 << 30),
             expiry_interval_ms=_int(env, "REGISTRY_EXPIRY_INTERVAL_MS", 60_000, 0, 86_400_000),
+            profile_warm_interval_ms=_int(
+                env, "REGISTRY_PROFILE_WARM_INTERVAL_MS", 1_000, 0, 86_400_000
+            ),
             policy=_policy(env),
         )

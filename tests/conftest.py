@@ -90,6 +90,10 @@ def base_settings() -> Settings:
         Settings.from_env({"REGISTRY_HOME": str(home)}),
         batch_window_ms=1,
         log_format="console",
+        # Off: tests read the profile cache at chosen moments, and a background build
+        # between a write and a read would make them race. tests/test_profile_warming.py
+        # turns it on.
+        profile_warm_interval_ms=0,
     )
 
 

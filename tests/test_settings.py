@@ -32,6 +32,8 @@ def test_policy_comes_from_the_environment() -> None:
         ({"REGISTRY_PII_KEY": "not base64!"}, "REGISTRY_PII_KEY"),
         ({"REGISTRY_POOL_MIN": "5", "REGISTRY_POOL_MAX": "2"}, "REGISTRY_POOL_MIN"),
         ({"REGISTRY_DEV_KEYS": "maybe"}, "REGISTRY_DEV_KEYS"),
+        ({"REGISTRY_PROFILE_WARM_INTERVAL_MS": "soon"}, "REGISTRY_PROFILE_WARM_INTERVAL_MS"),
+        ({"REGISTRY_PROFILE_WARM_INTERVAL_MS": "-5"}, "REGISTRY_PROFILE_WARM_INTERVAL_MS"),
     ],
 )
 def test_unusable_values_are_refused_by_name(env: dict[str, str], named: str) -> None:

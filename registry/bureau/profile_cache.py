@@ -16,6 +16,7 @@ from datetime import date
 
 import asyncpg
 
+from registry.bureau import profile_sql
 from registry.db.batches import BatchWriter, Row
 from registry.db.types import Conn
 
@@ -31,24 +32,13 @@ class Lists:
     records: bytes
     listings: bytes
 
-_FILL = (
-    "INSERT INTO bureau_profile_cache AS c"
-    " (subject_id, generation, as_of, valid_until, affiliations, records, listings)"
-    " SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::date[], $4::date[], $5::bytea[],"
-    " $6::bytea[], $7::bytea[])"
-    " ON CONFLICT (subject_id) DO UPDATE SET as_of = excluded.as_of,"
-    " valid_until = excluded.valid_until, affiliations = excluded.affiliations,"
-    " records = excluded.records, listings = excluded.listings"
-    " WHERE c.generation = excluded.generation"
-)
-
 
 async def _fill(conn: Conn, rows: list[Row]) -> None:
     # One row per subject (an upsert may not touch a row twice): the last one added,
     # in subject order, the order the invalidation triggers lock in.
     latest = {row[0]: row for row in rows}
     ordered = [latest[sid] for sid in sorted(latest)]
-    await conn.execute(_FILL, *(list(column) for column in zip(*ordered, strict=True)))
+    await conn.execute(profile_sql.FILL, *(list(column) for column in zip(*ordered, strict=True)))
 
 
 class ProfileCacheFiller(BatchWriter):

@@ -138,3 +138,41 @@ CURRENT = {
     f" coalesce(c.generation, 0) AS generation{_subjects(how, 1)}{_CACHE}"
     for how in HOW
 }
+
+# Building lists ahead of lookups (registry/bureau/profile_warmer.py). ``DUE``: up to $2
+# subjects whose lists are missing or ran out by day $1 (two partial indexes,
+# schema/0007_bureau_profile_warming.sql).
+DUE = (
+    "SELECT c.subject_id FROM bureau_profile_cache c"
+    " WHERE (c.records IS NULL OR c.valid_until <= $1)"
+    " AND EXISTS (SELECT 1 FROM subjects s WHERE s.id = c.subject_id) LIMIT $2"
+)
+_INTO_CACHE = (
+    "INSERT INTO bureau_profile_cache AS c"
+    " (subject_id, generation, as_of, valid_until, affiliations, records, listings)"
+)
+# Lists are stored only in a row whose generation is still the one the statement that
+# built them read (schema/0005_bureau_profile_cache.sql, rule 2).
+_IF_SAME_GENERATION = (
+    " ON CONFLICT (subject_id) DO UPDATE SET as_of = excluded.as_of,"
+    " valid_until = excluded.valid_until, affiliations = excluded.affiliations,"
+    " records = excluded.records, listings = excluded.listings"
+    " WHERE c.generation = excluded.generation"
+)
+# A lookup's fill (registry/bureau/profile_cache.py): lists built by ``PROFILES``, one
+# array per column, one row per subject, in subject order.
+FILL = (
+    f"{_INTO_CACHE} SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::date[], $4::date[],"  # noqa: S608
+    f" $5::bytea[], $6::bytea[], $7::bytea[]){_IF_SAME_GENERATION}"
+)
+# ``WARM``: the lists of subjects $2 for day $1, built and stored in one statement. A
+# write that commits meanwhile bumps the generation (its trigger holds the row's lock
+# until then), so the upsert, which waits for that lock, then finds a generation other
+# than the one its snapshot read and stores nothing: lists built from before a write
+# are never kept.
+WARM = (
+    f"{_INTO_CACHE} SELECT s.id, k.generation, $1, {_NEXT_CHANGE},"  # noqa: S608 - fixed names
+    f" {_LISTS['affiliations']}, {_LISTS['records']}, {_LISTS['listings']}"
+    " FROM unnest($2::uuid[]) AS q (id) JOIN subjects s ON s.id = q.id"
+    f" JOIN bureau_profile_cache k ON k.subject_id = s.id ORDER BY s.id{_IF_SAME_GENERATION}"
+)

@@ -11,6 +11,7 @@ Each profile's lists arrive as UTF-8 JSON bytes, from the profile cache or built
 PostgreSQL (registry/bureau/profile_sql.py), and pass through untouched
 (``msgspec.Raw``): a 1000-subject batch holds ~10,000 records, and decoding them
 into Python objects only to encode them again was what bounded lookups. Lists
+are mostly built before any lookup asks (registry/bureau/profile_warmer.py); those
 built on a miss are handed to the cache filler (registry/bureau/profile_cache.py).
 Each answer is the profile's encoded bytes; a profile this process already sent and
 that is still current is neither sent by PostgreSQL nor encoded again, and one read

@@ -1,4 +1,5 @@
-"""The bureau API's per-process state: access recorder, rate limiter, profile cache and memo.
+"""The bureau API's per-process state: access recorder, rate limiter, profile cache, memo
+and warmer.
 
 Kept beside the ``Services`` it belongs to (like the expiry task), started and
 stopped by registry/bootstrap.py.
@@ -12,6 +13,7 @@ from registry.bureau.access import AccessRecorder
 from registry.bureau.limits import RateLimiter
 from registry.bureau.profile_cache import ProfileCacheFiller
 from registry.bureau.profile_memo import ProfileMemo
+from registry.bureau.profile_warmer import ProfileWarmer
 from registry.db.changes import CHANGES
 from registry.services import Services
 
@@ -22,6 +24,8 @@ class BureauRuntime:
     limiter: RateLimiter
     profile_fills: ProfileCacheFiller
     profile_memo: ProfileMemo
+    # None when REGISTRY_PROFILE_WARM_INTERVAL_MS is 0.
+    profile_warmer: ProfileWarmer | None
 
 
 _RUNTIMES: dict[int, BureauRuntime] = {}
@@ -33,9 +37,15 @@ def start_bureau(services: Services) -> BureauRuntime:
         limiter=RateLimiter(services.policy.bureau_rate_per_minute),
         profile_fills=ProfileCacheFiller(services.pool),
         profile_memo=ProfileMemo(CHANGES),
+        profile_warmer=None,
     )
     runtime.recorder.start()
     runtime.profile_fills.start()
+    if services.settings.profile_warm_interval_ms:
+        runtime.profile_warmer = ProfileWarmer(
+            services, services.settings.profile_warm_interval_ms / 1000
+        )
+        runtime.profile_warmer.start()
     _RUNTIMES[id(services)] = runtime
     return runtime
 
@@ -51,5 +61,7 @@ async def stop_bureau(services: Services) -> None:
     """Stop the recorder after writing every buffered access record."""
     runtime = _RUNTIMES.pop(id(services), None)
     if runtime is not None:
+        if runtime.profile_warmer is not None:
+            await runtime.profile_warmer.stop()
         await runtime.recorder.stop()
         await runtime.profile_fills.stop()
