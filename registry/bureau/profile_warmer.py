@@ -104,4 +104,4 @@ class ProfileWarmer:
         """Seconds until the next pass: 1, 1, 2, 4, ... intervals after 0, 1, 2, 3, ...
         failures in a row, at most ``_MAX_WAIT_S``."""
         doublings = min(max(self.failures_in_a_row - 1, 0), 16)
-        return min(self.interval * 2**doublings, _MAX_WAIT_S)
+        return min(self.interval * (1 << doublings), _MAX_WAIT_S)

@@ -25,8 +25,9 @@ the same server (Unix socket), repeated (the same 1000: served from the process'
 memo) and first touch (8000 codes the server never answered for), twice: with every
 profile built ahead by the service's warmer (how it runs; how long that took after
 the load is a row too), and with warming off (every profile built by PostgreSQL
-during the request); change-feed rows/s read sequentially in pages of 5000. Rows beyond ``--feed`` carry no leaf (a bench
-shortcut: ``registry log verify`` would reject this database).
+during the request); change-feed rows/s read sequentially in pages of 5000. Rows
+beyond ``--feed`` carry no leaf (a bench shortcut: ``registry log verify`` would
+reject this database).
 """
 
 from __future__ import annotations
