@@ -10,10 +10,8 @@ import asyncio
 import uuid
 from dataclasses import replace
 from datetime import date, datetime, time, timedelta
-from typing import Any
 
 import asyncpg
-import pytest
 from litestar.testing import AsyncTestClient
 
 from registry.api.app import create_app
@@ -34,17 +32,9 @@ from tests.bureau_helpers import (
 from tests.conftest import PgServer
 from tests.credit_helpers import Client, penalty, record
 from tests.test_expiry import one_pass_services
+from tests.test_faults import wait_until
 
 _LIST_COLUMNS = ("affiliations", "records", "listings")
-
-
-async def _until(check: Any, what: str, within: float = 10.0) -> None:
-    """Until the coroutine function ``check`` returns true; fails naming ``what``."""
-    deadline = asyncio.get_running_loop().time() + within
-    while not await check():
-        if asyncio.get_running_loop().time() > deadline:
-            pytest.fail(f"not within {within} s: {what}")
-        await asyncio.sleep(0.01)
 
 
 async def _cache_row(db: asyncpg.Pool, sid: str | uuid.UUID) -> asyncpg.Record:
@@ -142,7 +132,7 @@ async def test_lists_built_before_a_write_commits_are_not_stored(
             )
             return bool(waiting)
 
-        await _until(blocked, "the pass waits for the write's lock")
+        assert await wait_until(blocked, 10, step=0.01), "the pass waits for the write's lock"
         await write.commit()
     assert await warming == 0
     after = await _cache_row(db, org)
@@ -225,9 +215,11 @@ async def test_the_service_builds_profiles_after_writes_by_itself(
             row = await _cache_row(db, org)
             return row["records"] is not None and marker in row["records"].decode()
 
-        await _until(lambda: built("寧罰〔2026〕20號"), "the first record's lists are built")
+        first_built = await wait_until(lambda: built("寧罰〔2026〕20號"), 10, step=0.01)
+        assert first_built, "the first record's lists are built"
         await record(client, regulator, penalty(org, "寧罰〔2026〕21號"))
-        await _until(lambda: built("寧罰〔2026〕21號"), "the lists are built again after a write")
+        rebuilt = await wait_until(lambda: built("寧罰〔2026〕21號"), 10, step=0.01)
+        assert rebuilt, "the lists are built again after a write"
         warmer = bureau_runtime(app.state.services).profile_warmer
         assert warmer is not None and warmer.built >= 2
         # A lookup now reads the stored lists, and shows both records.
@@ -287,7 +279,7 @@ async def test_failing_passes_wait_longer_each_time(
         async def failed_twice() -> bool:
             return warmer.failures_in_a_row >= 2
 
-        await _until(failed_twice, "two failed passes")
+        assert await wait_until(failed_twice, 10, step=0.01), "two failed passes"
     finally:
         await warmer.stop()
     waits = []

@@ -15,7 +15,9 @@ The JSON is what ``msgspec`` encodes for the structs in registry/bureau/views.py
 amounts are cast to text as msgspec writes ``Decimal``.
 
 ``CURRENT`` asks only whether a profile the process already sent is still
-current (registry/bureau/profile_memo.py).
+current (registry/bureau/profile_memo.py). The statements that store lists are here
+too, beside the list SQL they share: ``FILL`` (a lookup's lists, written in the
+background) and ``DUE``/``WARM`` (lists built ahead, registry/bureau/profile_warmer.py).
 """
 
 from __future__ import annotations

@@ -336,13 +336,13 @@ def first_touch_bulk(port: int, token: str, codes: list[str], connections: int) 
             try:
                 while queue:
                     batch = queue.pop()
-                    body = json.dumps({"identifiers": [{"credit_code": c} for c in batch]})
+                    body = json.dumps({"identifiers": [{"credit_code": c} for c in batch]}).encode()
                     head = (
                         "POST /v1/bureau/profiles/bulk HTTP/1.1\r\nHost: bench\r\n"
                         f"Authorization: Bearer {token}\r\nContent-Type: application/json\r\n"
-                        f"Content-Length: {len(body.encode())}\r\n\r\n"
+                        f"Content-Length: {len(body)}\r\n\r\n"
                     )
-                    writer.write(head.encode() + body.encode())
+                    writer.write(head.encode() + body)
                     answer = await reader.readuntil(b"\r\n\r\n")
                     status = int(answer.split(b" ", 2)[1])
                     length = re.search(rb"(?i)\r\ncontent-length: *(\d+)", answer)
