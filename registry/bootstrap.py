@@ -17,7 +17,7 @@ from registry.db.embedded import database_url
 from registry.db.migrate import migrate
 from registry.db.pool import ACQUIRE_TIMEOUT, create_pool
 from registry.domain.policy import Policy
-from registry.keys import load_log_key, load_pii_cipher
+from registry.keys import load_log_key, open_pii_cipher
 from registry.services import Services
 from registry.settings import Settings
 from registry.tlog.integrator import Integrator, initialise_log
@@ -44,11 +44,18 @@ async def open_services(
     )
     try:
         key = load_log_key(settings, create_dev=True)
-        pii = load_pii_cipher(settings, create_dev=True)
         async with pool.acquire() as conn:
             applied = await migrate(conn)
             if applied:
                 log.info("migrations_applied", names=[m.name for m in applied])
+            # After migrating (the check reads key_fingerprints), before anything is written:
+            # refuses a key other than the one the stored document numbers are under.
+            opened = await open_pii_cipher(conn, settings, create=settings.dev_keys)
+            if opened.created:
+                log.info("pii_key_created", path=str(opened.created))
+            if opened.recorded:
+                log.info("pii_key_fingerprint_recorded", fingerprint=opened.fingerprint)
+            pii = opened.cipher
             if await initialise_log(conn, key, settings.log_origin):
                 log.info("log_initialised", origin=settings.log_origin, verifier=key.verifier)
             await check_log_at_start(conn, key, settings.log_origin)

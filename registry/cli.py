@@ -13,13 +13,14 @@ import sys
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import replace
-from typing import Any
+from typing import Any, Literal, TypeVar
 
 import asyncpg
 
 from registry.settings import Settings, SettingsError
 
 CLI_ACTOR = "admin:cli"
+T = TypeVar("T")
 
 
 def _settings() -> Settings:
@@ -29,20 +30,62 @@ def _settings() -> Settings:
         raise SystemExit(f"registry: configuration error: {error}") from None
 
 
-async def _with_db(settings: Settings, work: Callable[[asyncpg.Pool], Awaitable[int]]) -> int:
+# What a command needs of the personal-data key (_with_db).
+PiiKeyUse = Literal["check", "need", "create"]
+
+
+async def _with_db(
+    settings: Settings,
+    work: Callable[[asyncpg.Pool], Awaitable[int]],
+    *,
+    pii_key: PiiKeyUse = "check",
+) -> int:
+    """Migrate, check the personal-data key against the database, then ``work``.
+
+    A key is never replaced silently (registry/keys.py open_pii_cipher). ``pii_key``:
+    - "check", commands that never read document numbers: a key given (REGISTRY_PII_KEY or
+      the key file) is checked as `serve` checks it, so a wrong one is refused here rather
+      than found later by a write; with none given the command goes on and makes none (a
+      token administrator needs no access to personal data);
+    - "need", serve's check before it starts: the database's key or a refusal; a missing
+      one is made only for an empty database, and only with development keys;
+    - "create", `registry keys generate`: as "need", whatever REGISTRY_DEV_KEYS says.
+    """
     from registry.db.embedded import database_url
     from registry.db.migrate import migrate
     from registry.db.pool import create_pool
+    from registry.keys import open_pii_cipher, pii_key_given
 
+    create = pii_key == "create" or (pii_key == "need" and settings.dev_keys)
     pool = await create_pool(
         database_url(settings.home, settings.database_url), min_size=1, max_size=4
     )
     try:
         async with pool.acquire() as conn:
             await migrate(conn)
+            opened = None
+            if pii_key != "check" or pii_key_given(settings):
+                # A refusal (KeyError_) reaches main(), which prints it without a traceback.
+                opened = await open_pii_cipher(conn, settings, create=create)
+        # stderr: stdout stays what the command prints (a token is its last line).
+        if opened and opened.created:
+            print(
+                f"registry: created the personal-data key {opened.created} (fingerprint "
+                f"{opened.fingerprint}); back it up apart from the database",
+                file=sys.stderr,
+            )
+        if opened and opened.recorded:
+            print(
+                f"registry: recorded the personal-data key's fingerprint {opened.fingerprint}",
+                file=sys.stderr,
+            )
         return await work(pool)
     finally:
         await pool.close()
+
+
+async def _nothing(_: asyncpg.Pool) -> int:
+    return 0
 
 
 def _run(coro: Coroutine[Any, Any, int]) -> int:
@@ -63,8 +106,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = _settings()
     url = database_url(settings.home, settings.database_url)
+    # _with_db checks the personal-data key first: a refusal is one line here, not a
+    # traceback from the server's start-up (open_services checks again there).
     if settings.dev_keys:
-        _run(_with_db(settings, lambda pool: _dev_regulator_token(settings, pool)))
+        _run(_with_db(settings, lambda pool: _dev_regulator_token(settings, pool), pii_key="need"))
+    else:
+        _run(_with_db(settings, _nothing, pii_key="need"))
     app = create_app(settings, database_url=url)
     uvicorn.run(
         app,
@@ -82,19 +129,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 async def _dev_regulator_token(settings: Settings, pool: asyncpg.Pool) -> int:
+    """On a database with no token at all: a development authority and a regulator token of
+    it, printed once. Any token, live or revoked, means set-up happened: a revoked
+    development token is never minted again."""
+    from registry.authorities import DEVELOPMENT_AUTHORITY, add_authority
     from registry.clock import SystemClock
     from registry.keys import load_log_key
     from registry.tlog.integrator import initialise_log, integrate_once
     from registry.tlog.startup import check_log_at_start
     from registry.tokens import issue_token
 
-    existing = await pool.fetchval(
-        "SELECT count(*) FROM api_tokens WHERE name = 'development regulator' AND revoked_at IS NULL"
-    )
-    if existing:
+    if await pool.fetchval("SELECT EXISTS (SELECT 1 FROM api_tokens)"):
         print(
-            "A development regulator token was printed at first start; issue another with "
-            "`registry keys issue --role regulator --name NAME`.",
+            "Tokens exist already (the development token is printed only on a database "
+            "with none); issue another with "
+            "`registry keys issue --role regulator --name NAME --authority CODE`.",
             flush=True,
         )
         return 0
@@ -104,12 +153,18 @@ async def _dev_regulator_token(settings: Settings, pool: asyncpg.Pool) -> int:
         # The start-up cross-check before the first write: never append to a damaged log
         # (serve would refuse it a moment later, but the token's leaf would be written).
         await check_log_at_start(conn, key, settings.log_origin)
+    code, name = DEVELOPMENT_AUTHORITY
+    clock = SystemClock()
+    if not await pool.fetchval("SELECT EXISTS (SELECT 1 FROM authorities WHERE code = $1)", code):
+        await add_authority(pool, clock, code=code, name=name, actor=CLI_ACTOR)
     token, _ = await issue_token(
-        pool, SystemClock(), role="regulator", name="development regulator", actor=CLI_ACTOR
+        pool, clock, role="regulator", name="development regulator", actor=CLI_ACTOR,
+        authority_code=code,
     )
     async with pool.acquire() as conn:
         await integrate_once(conn, key, settings.log_origin)
-    print(f"Development regulator token (shown once):\n{token}", flush=True)
+    print(f"Development authority {code} ({name}); its regulator token (shown once):\n{token}",
+          flush=True)
     return 0
 
 
@@ -140,7 +195,7 @@ def cmd_migrate(_: argparse.Namespace) -> int:
 
 
 def cmd_keys_generate(_: argparse.Namespace) -> int:
-    from registry.keys import KeyError_, generate_log_key, load_pii_cipher
+    from registry.keys import KeyError_, generate_log_key
 
     settings = _settings()
     try:
@@ -148,7 +203,9 @@ def cmd_keys_generate(_: argparse.Namespace) -> int:
     except KeyError_ as error:
         print(f"registry: {error}", file=sys.stderr)
         return 1
-    load_pii_cipher(settings, create_dev=True)
+    # The personal-data key only for a database without one (_with_db says so if it made it);
+    # a database whose key is missing is refused, never given a new one.
+    _run(_with_db(settings, _nothing, pii_key="create"))
     print(f"log signing key written to {settings.log_key_path}")
     print(key.verifier)
     return 0
@@ -172,30 +229,45 @@ def cmd_keys_rotate(_: argparse.Namespace) -> int:
     return _run(_with_db(settings, work))
 
 
-def cmd_keys_issue(args: argparse.Namespace) -> int:
-    from registry.clock import SystemClock
+async def _write_and_integrate(
+    settings: Settings, pool: asyncpg.Pool, write: Callable[[], Awaitable[T]]
+) -> T | None:
+    """One audited write from the command line, integrated at once so its leaf is in a signed
+    checkpoint even with no server running; None (reported on stderr) when it is refused."""
     from registry.errors import RegistryError
     from registry.keys import load_log_key
     from registry.tlog.integrator import initialise_log, integrate_once
+
+    key = load_log_key(settings, create_dev=True)
+    async with pool.acquire() as conn:
+        await initialise_log(conn, key, settings.log_origin)
+    try:
+        result = await write()
+    except RegistryError as error:
+        print(f"registry: {error.detail}", file=sys.stderr)
+        return None
+    async with pool.acquire() as conn:
+        await integrate_once(conn, key, settings.log_origin)
+    return result
+
+
+def cmd_keys_issue(args: argparse.Namespace) -> int:
+    from registry.clock import SystemClock
     from registry.tokens import issue_token
 
     settings = _settings()
 
     async def work(pool: asyncpg.Pool) -> int:
-        key = load_log_key(settings, create_dev=True)
-        async with pool.acquire() as conn:
-            await initialise_log(conn, key, settings.log_origin)
-        try:
-            token, written = await issue_token(
-                pool, SystemClock(), role=args.role, name=args.name, actor=CLI_ACTOR
-            )
-        except RegistryError as error:
-            print(f"registry: {error.detail}", file=sys.stderr)
+        issued = await _write_and_integrate(settings, pool, lambda: issue_token(
+            pool, SystemClock(), role=args.role, name=args.name, actor=CLI_ACTOR,
+            authority_code=args.authority,
+        ))
+        if issued is None:
             return 2
-        async with pool.acquire() as conn:
-            await integrate_once(conn, key, settings.log_origin)
+        token, written = issued
+        of = f" of authority {args.authority}" if args.authority else ""
         print(
-            f"issued {args.role} token {written.row['id']} for {args.name!r} "
+            f"issued {args.role} token {written.row['id']} for {args.name!r}{of} "
             f"(log entry {written.log_index}); it is shown once:"
         )
         print(token)
@@ -236,7 +308,67 @@ def cmd_keys_list(_: argparse.Namespace) -> int:
     async def work(pool: asyncpg.Pool) -> int:
         for row in await list_tokens(pool):
             state = f"revoked {row['revoked_at']:%Y-%m-%d}" if row["revoked_at"] else "active"
-            print(f"{row['id']}  {row['role']:<9}  {row['prefix']}…  {state:<18}  {row['name']}")
+            authority = row["authority_code"] or "-"
+            print(f"{row['id']}  {row['role']:<9}  {row['prefix']}…  {state:<18}  "
+                  f"{authority:<18}  {row['name']}")
+        return 0
+
+    return _run(_with_db(settings, work))
+
+
+# ---- authorities -----------------------------------------------------------------
+
+
+def cmd_authorities_add(args: argparse.Namespace) -> int:
+    from registry.authorities import add_authority
+    from registry.clock import SystemClock
+
+    settings = _settings()
+
+    async def work(pool: asyncpg.Pool) -> int:
+        written = await _write_and_integrate(settings, pool, lambda: add_authority(
+            pool, SystemClock(), code=args.code, name=args.name, actor=CLI_ACTOR
+        ))
+        if written is None:
+            return 2
+        print(f"added authority {written.row['code']} {written.row['name']} "
+              f"(log entry {written.log_index})")
+        return 0
+
+    return _run(_with_db(settings, work))
+
+
+def cmd_authorities_deactivate(args: argparse.Namespace) -> int:
+    from registry.authorities import deactivate_authority
+    from registry.clock import SystemClock
+    from registry.errors import RegistryError
+
+    settings = _settings()
+
+    async def work(pool: asyncpg.Pool) -> int:
+        try:
+            written, refused = await deactivate_authority(
+                pool, SystemClock(), code=args.code, actor=CLI_ACTOR
+            )
+        except RegistryError as error:
+            print(f"registry: {error.detail}", file=sys.stderr)
+            return 2
+        print(f"deactivated authority {written.row['code']} (log entry {written.log_index}); "
+              f"{len(refused)} regulator token(s) refused from now on")
+        return 0
+
+    return _run(_with_db(settings, work))
+
+
+def cmd_authorities_list(_: argparse.Namespace) -> int:
+    from registry.authorities import list_authorities
+
+    settings = _settings()
+
+    async def work(pool: asyncpg.Pool) -> int:
+        for row in await list_authorities(pool):
+            state = "active" if row["active"] else "deactivated"
+            print(f"{row['code']}  {state:<11}  {row['live_tokens']:>3} tokens  {row['name']}")
         return 0
 
     return _run(_with_db(settings, work))
@@ -311,13 +443,30 @@ def build_parser() -> argparse.ArgumentParser:
     rot.set_defaults(func=cmd_keys_rotate)
     iss = ksub.add_parser("issue", help="issue an API token; the token is the last line printed")
     iss.add_argument("--role", required=True, choices=["regulator", "bureau", "admin"])
-    iss.add_argument("--name", required=True, help="the holder, as the audit log will name them")
+    iss.add_argument("--name", required=True,
+                     help="the holder, for people (unique among live tokens of the role)")
+    iss.add_argument("--authority", metavar="CODE",
+                     help="for a regulator (required): the code of the active authority it "
+                     "records decisions for (see `registry authorities list`)")
     iss.set_defaults(func=cmd_keys_issue)
     rev = ksub.add_parser("revoke", help="revoke an API token at once")
     rev.add_argument("token_id", help="the token's id (see `registry keys list`)")
     rev.set_defaults(func=cmd_keys_revoke)
     lst = ksub.add_parser("list", help="list API tokens (never their secrets)")
     lst.set_defaults(func=cmd_keys_list)
+
+    auth = sub.add_parser("authorities", help="the public bodies that record decisions")
+    asub = auth.add_subparsers(dest="authorities_command", required=True, metavar="ACTION")
+    add = asub.add_parser("add", help="register an authority")
+    add.add_argument("--code", required=True,
+                     help="its unified social credit code (a government body's starts with 11)")
+    add.add_argument("--name", required=True, help="its official name")
+    add.set_defaults(func=cmd_authorities_add)
+    alst = asub.add_parser("list", help="list authorities and their live tokens")
+    alst.set_defaults(func=cmd_authorities_list)
+    deact = asub.add_parser("deactivate", help="deactivate an authority: its tokens are refused")
+    deact.add_argument("--code", required=True)
+    deact.set_defaults(func=cmd_authorities_deactivate)
 
     exp = sub.add_parser("expire", help="one expiry pass: end the publicity of what reached its end",
                          description="Records past their publicity end leave publication and "
@@ -345,7 +494,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
-    return func(args)
+    from registry.keys import KeyError_
+
+    try:
+        return func(args)
+    except KeyError_ as error:
+        # A missing or refused key is the operator's to fix: its message, not a traceback.
+        raise SystemExit(f"registry: {error}") from None
 
 
 if __name__ == "__main__":

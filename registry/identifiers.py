@@ -340,6 +340,22 @@ def _validate_hmt_residence_permit(number: str, field: str, today: date | None) 
     return number
 
 
+# Types whose numbers are GB 11643 numbers by their own layout (validated as such above).
+_OWN_GB11643_LAYOUT: Final = (
+    DocumentType.RESIDENT_ID,
+    DocumentType.HMT_RESIDENCE_PERMIT,
+    DocumentType.FOREIGN_PERMANENT_RESIDENCE,
+)
+
+
+def _is_resident_id(number: str, today: date | None) -> bool:
+    try:
+        validate_resident_id(number, "document_number", today)
+    except InvalidInput:
+        return False
+    return True
+
+
 def parse_document_type(doc_type: str, field: str = "document_type") -> DocumentType:
     """The ``DocumentType`` named by ``doc_type`` (case and surrounding space ignored)."""
     try:
@@ -360,6 +376,16 @@ def validate_document(
     kind = parse_document_type(doc_type)
     field = "document_number"
     value = normalise_identifier(number)
+    if kind not in _OWN_GB11643_LAYOUT and _is_resident_id(value, today):
+        # A resident ID filed under another type would still be read as one (its birth
+        # date protects a minor: registry.domain.disclosure), but searching and matching
+        # go by (type, number): one person, one way to record them.
+        raise InvalidInput(
+            field,
+            "is a valid resident ID number; record it with document_type resident_id",
+            f"a {kind.value} number that is not a resident ID number, "
+            "or document_type resident_id with this number",
+        )
     match kind:
         case DocumentType.RESIDENT_ID:
             return kind, validate_resident_id(value, field, today)

@@ -9,6 +9,8 @@ A document number is stored twice, never in clear:
   used to find a practitioner by number without decrypting every row.
 
 Both keys come from one master key through HKDF-SHA256 with distinct labels.
+``master_key_fingerprint`` names a master key without revealing it, so a database
+can remember which key its numbers are under (registry/keys.py).
 Nothing here logs, and nothing here puts key material or numbers into a repr
 or an exception message.
 """
@@ -27,7 +29,13 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from registry.identifiers import normalise_identifier, parse_document_type
 
-__all__ = ["KEY_SIZE", "PiiCipher", "PiiDecryptError", "generate_master_key"]
+__all__ = [
+    "KEY_SIZE",
+    "PiiCipher",
+    "PiiDecryptError",
+    "generate_master_key",
+    "master_key_fingerprint",
+]
 
 KEY_SIZE: Final = 32
 _VERSION: Final = 0x01
@@ -42,6 +50,9 @@ _INFO_ENC: Final = b"xining-vc-registry/pii/encryption-key/v1"
 _INFO_INDEX: Final = b"xining-vc-registry/pii/index-key/v1"
 _AAD_LABEL: Final = b"xining-vc-registry/pii/document-number"
 _INDEX_LABEL: Final = b"xining-vc-registry/pii/lookup-hash/v1"
+# Changing this one makes every stored fingerprint disagree with its key: starts refuse.
+_FINGERPRINT_LABEL: Final = b"xining-vc-registry/pii/fingerprint/v1"
+_FINGERPRINT_SIZE: Final = 16
 
 
 class PiiDecryptError(Exception):
@@ -69,6 +80,19 @@ def _check_key(name: str, key: object) -> bytes:
     if len(key) != KEY_SIZE:
         raise ValueError(f"{name} must be {KEY_SIZE} bytes long, got {len(key)}")
     return key
+
+
+def master_key_fingerprint(master: bytes) -> str:
+    """A public name for a master key: 32 hex digits, the first 16 bytes of
+    HMAC-SHA256(master, a fixed label).
+
+    Safe to store beside the data: HMAC is a PRF, so the value tells keys apart and says
+    nothing about the key, and it is none of the derived keys (another construction and
+    label). 128 bits make an accidental match between two random keys out of reach.
+    """
+    master = _check_key("master key", master)
+    digest = hmac.new(master, _FINGERPRINT_LABEL, sha256).digest()
+    return digest[:_FINGERPRINT_SIZE].hex()
 
 
 class PiiCipher:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -32,6 +33,9 @@ class Services:
     # Authenticates bearer tokens; revokers must call ``tokens.forget`` after the commit.
     tokens: TokenCache
     policy: Policy = field(default_factory=Policy)
+    # Rendered public feed pages by (ETag, base URL) (registry/api/public.py): the running
+    # app's own, so two apps in one process (tests) never answer with each other's pages.
+    feed_pages: OrderedDict[tuple[str, str], bytes] = field(default_factory=OrderedDict)
 
     async def receipt(self, log_index: int) -> Receipt:
         """The proof of a write: its leaf index and a signed checkpoint that includes it."""

@@ -23,6 +23,7 @@ from registry.clock import Clock
 from registry.db.types import Conn, required
 from registry.db.writes import Written, audited_write
 from registry.errors import Conflict, InvalidInput, NotFound
+from registry.identifiers import normalise_identifier
 
 ROLES = ("regulator", "bureau", "admin")
 
@@ -32,15 +33,29 @@ REVOKED_CHANNEL = "registry_token_revoked"
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: the token's holder; ``name`` is what the audit log records."""
+    """Who is calling: the holder of a live token.
+
+    ``actor`` is what the audit log records: the role, the token's id and, for a
+    regulator, its authority (``regulator:<token id>@<authority code>``). Never the
+    token's name (names are for people and may be reused once a token is revoked) and
+    never anything secret.
+    """
 
     token_id: uuid.UUID
     name: str
     role: str
+    # The authority a regulator token belongs to (GB 32100 code); None for other roles
+    # and for regulator tokens issued before authorities existed (they decide nothing).
+    authority_code: str | None = None
+    # False once the authority was deactivated: its tokens are refused (registry/api/auth.py).
+    authority_active: bool = True
+    # Tokens act for callers; only background jobs act as the system (credit/ownership.py).
+    system: bool = False
 
     @property
     def actor(self) -> str:
-        return f"{self.role}:{self.name}"
+        suffix = f"@{self.authority_code}" if self.authority_code else ""
+        return f"{self.role}:{self.token_id}{suffix}"
 
 
 def hash_token(token: str) -> bytes:
@@ -53,31 +68,80 @@ def new_token(role: str) -> str:
 
 
 async def issue_token(
-    pool: asyncpg.Pool, clock: Clock, *, role: str, name: str, actor: str
+    pool: asyncpg.Pool,
+    clock: Clock,
+    *,
+    role: str,
+    name: str,
+    actor: str,
+    authority_code: str | None = None,
 ) -> tuple[str, Written]:
+    """Issue a token; a regulator's belongs to one active authority, other roles to none.
+
+    Names are unique among the live tokens of a role (409).
+    """
     if role not in ROLES:
         raise InvalidInput("role", f"unknown role {role!r}", ", ".join(ROLES))
     clean = name.strip()
     if not 1 <= len(clean) <= 200:
         raise InvalidInput("name", "must be 1–200 characters", "the holder's name")
+    if role == "regulator":
+        if authority_code is None:
+            raise InvalidInput(
+                "authority_code",
+                "a regulator token belongs to an authority",
+                "the code of an active authority (registry authorities list)",
+            )
+        authority_code = normalise_identifier(authority_code)
+    elif authority_code is not None:
+        raise InvalidInput(
+            "authority_code", f"a {role} token belongs to no authority", "omit authority_code"
+        )
     token = new_token(role)
     token_id = uuid.uuid4()
 
     async def write(conn: Conn, index: int, now: datetime) -> asyncpg.Record:
-        row = required(
-            await conn.fetchrow(
-                "INSERT INTO api_tokens (id, name, role, token_hash, prefix, created_at, created_by,"
-                " log_index) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *",
-                token_id,
-                clean,
-                role,
-                hash_token(token),
-                token[: len(role) + 9],
-                now,
-                actor,
-                index,
+        if authority_code is not None:
+            # FOR SHARE: a deactivation committing meanwhile waits for this issue, or
+            # this issue sees the authority inactive; never a token of a dead authority.
+            active = await conn.fetchval(
+                "SELECT active FROM authorities WHERE code = $1 FOR SHARE", authority_code
             )
-        )
+            if active is None:
+                raise InvalidInput(
+                    "authority_code",
+                    f"no authority with code {authority_code}",
+                    "the code of an active authority (registry authorities list)",
+                )
+            if not active:
+                raise InvalidInput(
+                    "authority_code",
+                    f"authority {authority_code} is deactivated",
+                    "the code of an active authority (registry authorities list)",
+                )
+        try:
+            row = required(
+                await conn.fetchrow(
+                    "INSERT INTO api_tokens (id, name, role, token_hash, prefix, created_at,"
+                    " created_by, log_index, authority_code)"
+                    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *",
+                    token_id,
+                    clean,
+                    role,
+                    hash_token(token),
+                    token[: len(role) + 9],
+                    now,
+                    actor,
+                    index,
+                    authority_code,
+                )
+            )
+        except asyncpg.UniqueViolationError:
+            raise Conflict(
+                f"a live {role} token is already named {clean!r}; choose another name or "
+                "revoke that token first",
+                field="name",
+            ) from None
         return row
 
     written = await audited_write(
@@ -120,17 +184,19 @@ async def authenticate(pool: asyncpg.Pool, token: str) -> Principal | None:
     Requests go through ``TokenCache.authenticate``, which asks this on a miss.
     """
     row = await pool.fetchrow(
-        "SELECT id, name, role FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
+        "SELECT t.id, t.name, t.role, t.authority_code, coalesce(a.active, true) AS active"
+        " FROM api_tokens t LEFT JOIN authorities a ON a.code = t.authority_code"
+        " WHERE t.token_hash = $1 AND t.revoked_at IS NULL",
         hash_token(token),
     )
     if row is None:
         return None
-    return Principal(row["id"], row["name"], row["role"])
+    return Principal(row["id"], row["name"], row["role"], row["authority_code"], row["active"])
 
 
 async def list_tokens(pool: asyncpg.Pool) -> list[asyncpg.Record]:
     rows: list[asyncpg.Record] = await pool.fetch(
-        "SELECT id, name, role, prefix, created_at, created_by, revoked_at, revoked_by, log_index"
-        " FROM api_tokens ORDER BY created_at, id"
+        "SELECT id, name, role, authority_code, prefix, created_at, created_by, revoked_at,"
+        " revoked_by, log_index FROM api_tokens ORDER BY created_at, id"
     )
     return rows

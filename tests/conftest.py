@@ -129,12 +129,37 @@ async def db(database_url: str) -> AsyncIterator[asyncpg.Pool]:
     await pool.close()
 
 
-async def issue(db: asyncpg.Pool, role: str, name: str | None = None) -> str:
+# The authority the suite's regulator tokens record decisions for (tests/credit_helpers.py
+# AUTHORITY is the same code), and a second one for the tests of who may change what.
+TEST_AUTHORITY = ("11630100MB1234567J", "西寧市發展和改革委員會")
+OTHER_AUTHORITY = ("11630100MB7654321F", "西寧市地方金融監督管理局")
+
+
+async def ensure_authority(db: asyncpg.Pool, code: str, name: str) -> None:
+    from registry.authorities import add_authority
+    from registry.clock import SystemClock
+
+    if not await db.fetchval("SELECT EXISTS (SELECT 1 FROM authorities WHERE code = $1)", code):
+        await add_authority(db, SystemClock(), code=code, name=name, actor="admin:test")
+
+
+async def issue(
+    db: asyncpg.Pool, role: str, name: str | None = None, *, authority: str | None = None
+) -> str:
+    """A live token; a regulator's belongs to ``authority`` (default: TEST_AUTHORITY)."""
     from registry.clock import SystemClock
     from registry.tokens import issue_token
 
+    code = None
+    if role == "regulator":
+        known = {c: n for c, n in (TEST_AUTHORITY, OTHER_AUTHORITY)}
+        code = authority or TEST_AUTHORITY[0]
+        await ensure_authority(db, code, known.get(code, f"機關 {code}"))
     token, _ = await issue_token(
-        db, SystemClock(), role=role, name=name or f"test {role}", actor="admin:test"
+        db, SystemClock(), role=role,
+        # Names are unique among live tokens of a role.
+        name=name or f"test {role} {uuid.uuid4().hex[:8]}",
+        actor="admin:test", authority_code=code,
     )
     return token
 
@@ -151,6 +176,12 @@ async def regulator(client: AsyncTestClient[Litestar], db: asyncpg.Pool) -> dict
 @pytest.fixture
 async def bureau(client: AsyncTestClient[Litestar], db: asyncpg.Pool) -> dict[str, str]:
     return bearer(await issue(db, "bureau"))
+
+
+@pytest.fixture
+async def other_regulator(client: AsyncTestClient[Litestar], db: asyncpg.Pool) -> dict[str, str]:
+    """A regulator of another authority (OTHER_AUTHORITY)."""
+    return bearer(await issue(db, "regulator", authority=OTHER_AUTHORITY[0]))
 
 
 @pytest.fixture

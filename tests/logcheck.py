@@ -8,6 +8,8 @@ it set up a log without starting the app (for tests that only use ``db``).
 
 from __future__ import annotations
 
+import uuid
+
 import asyncpg
 
 from registry.clock import SystemClock
@@ -59,7 +61,9 @@ async def append_tokens(pool: asyncpg.Pool, count: int, *, prefix: str = "bulk")
     indexes = []
     for i in range(count):
         _, written = await issue_token(
-            pool, SystemClock(), role="bureau", name=f"{prefix} {i}", actor="admin:test"
+            # Names are unique among live tokens: a second call must not reuse them.
+            pool, SystemClock(), role="bureau", name=f"{prefix} {i} {uuid.uuid4().hex[:8]}",
+            actor="admin:test",
         )
         indexes.append(written.log_index)
     return indexes

@@ -10,9 +10,13 @@ from typing import Any
 
 import asyncpg
 import pytest
+from litestar import Litestar
 
+import registry.subjects
 from registry.bureau.feed import encode_cursor
 from registry.clock import ManualClock
+from registry.coming_of_age import announce_adults
+from registry.identifiers import DocumentType
 from registry.settings import Settings
 from tests.bureau_helpers import (
     credit_code,
@@ -27,7 +31,7 @@ from tests.bureau_helpers import (
     resident_id,
     wait_integrated,
 )
-from tests.credit_helpers import Client, penalty, record
+from tests.credit_helpers import Client, actions, log_size, penalty, record
 from tests.logcheck import assert_log_consistent
 
 FEED_TYPES = ("subject", "credit_record", "blacklist_entry", "affiliation")
@@ -55,8 +59,12 @@ async def _profiles(
 
 
 def _assert_in_order(items: list[dict[str, Any]], after: int = -1) -> None:
+    """Leaves in index order, none twice; several items share a leaf's index only when a
+    practitioner's version re-announces their profile (never the same object twice)."""
     indexes = [item["log_index"] for item in items]
-    assert indexes == sorted(set(indexes)), "the feed repeated or reordered an item"
+    assert indexes == sorted(indexes), "the feed reordered an item"
+    keys = [(item["log_index"], item["object_type"], item["object_id"]) for item in items]
+    assert len(keys) == len(set(keys)), "the feed repeated an item"
     assert not indexes or indexes[0] > after
 
 
@@ -104,7 +112,8 @@ async def test_replaying_the_feed_gives_the_profiles(
     await wait_integrated(db)
     items, cursor = await read_feed(client, bureau)
     _assert_in_order(items)
-    assert {i["op"] for i in items if i["subject_id"] == minor_id} == {"delete"}
+    assert [i for i in items if i["subject_id"] == minor_id] == []
+    assert minor_id not in str(items)
     assert child not in str(items)
     assert adult not in str(items)
     ops = {(i["object_id"], i["op"]) for i in items}
@@ -224,3 +233,194 @@ async def test_an_empty_poll_keeps_the_cursor_and_only_serves_integrated_leaves(
     await wait_integrated(db)
     new, _ = await read_feed(client, bureau, since=cursor)
     assert [i["subject"]["credit_code"] for i in new] == [credit_code(52)]
+
+
+async def _assert_replay_is_profiles(
+    client: Client, bureau: dict[str, str], items: list[dict[str, Any]], orgs: list[int],
+    people: list[str], expected: set[str],
+) -> None:
+    copy = replay(items)
+    profiles = await _profiles(client, bureau, orgs, people)
+    assert set(copy) == set(profiles) == expected
+    for sid, profile in profiles.items():
+        assert normalised(copy[sid]) == normalised(profile), sid
+
+
+async def _entry(client: Client, regulator: dict[str, str], sid: str, number: str) -> str:
+    serious = await record(client, regulator, penalty(sid, number, grade="serious"))
+    response = await client.post(
+        "/v1/blacklist",
+        headers=regulator,
+        json={"subject_id": sid, "criterion": "拒不履行行政處罰決定",
+              "legal_basis": "國辦發〔2020〕49號", "record_ids": [serious["id"]]},
+    )
+    assert response.status_code == 201, response.text
+    eid = str(response.json()["id"])
+    response = await client.post(
+        f"/v1/blacklist/{eid}/notify", headers=regulator, json={"channel": "registered_mail"}
+    )
+    assert response.status_code == 200, response.text
+    return eid
+
+
+async def test_only_listed_entries_reach_the_feed(
+    client: Client,
+    regulator: dict[str, str],
+    bureau: dict[str, str],
+    clock: ManualClock,
+    db: asyncpg.Pool,
+) -> None:
+    """A blacklist proposal, its notice and a withdrawn proposal yield no item, not even the
+    entry's id; its listing yields an upsert, and its removal a delete."""
+    org = await organisation(client, regulator, 61)
+    kept = await _entry(client, regulator, org, "寧罰〔2026〕61號")
+    dropped = await _entry(client, regulator, org, "寧罰〔2026〕62號")
+    await wait_integrated(db)
+    items, cursor = await read_feed(client, bureau)
+    assert [i for i in items if i["object_type"] == "blacklist_entry"] == []
+
+    response = await client.post(
+        f"/v1/blacklist/{dropped}/withdraw", headers=regulator, json={"reason": "復議撤銷"}
+    )
+    assert response.status_code == 200, response.text
+    clock.advance(days=11)
+    response = await client.post(f"/v1/blacklist/{kept}/list", json={}, headers=regulator)
+    assert response.status_code == 200, response.text
+    await wait_integrated(db)
+    more, cursor = await read_feed(client, bureau, since=cursor)
+    assert [(i["object_id"], i["op"]) for i in more if i["object_type"] == "blacklist_entry"] == [
+        (kept, "upsert")
+    ]
+    await _assert_replay_is_profiles(client, bureau, items + more, [61], [], {org})
+
+    response = await client.post(
+        f"/v1/blacklist/{kept}/remove", headers=regulator, json={"reason": "decision_corrected"}
+    )
+    assert response.status_code == 200, response.text
+    await wait_integrated(db)
+    last, _ = await read_feed(client, bureau, since=cursor)
+    assert [(i["object_id"], i["op"]) for i in last] == [(kept, "delete")]
+    assert dropped not in str(items + more + last)
+    _assert_in_order(items + more + last)
+    await _assert_replay_is_profiles(client, bureau, items + more + last, [61], [], {org})
+
+
+async def test_records_never_disclosed_never_reach_the_feed(
+    client: Client, regulator: dict[str, str], bureau: dict[str, str], db: asyncpg.Pool
+) -> None:
+    """A warning-only decision (never published) and one recorded after its period ended
+    yield no item, and neither does revoking them; revoking a shown record yields its delete."""
+    org = await organisation(client, regulator, 63)
+    warning = await record(
+        client, regulator, penalty(org, "寧罰〔2026〕63號", penalty_types=["warning"])
+    )
+    late = await record(client, regulator, penalty(
+        org, "寧罰〔2024〕64號", grade="minor", decision_date="2025-01-02", valid_until="2025-04-01"
+    ))
+    shown = await record(client, regulator, penalty(org, "寧罰〔2026〕65號"))
+    assert (warning["status"], late["status"], shown["status"]) == (
+        "not_published", "expired", "published"
+    )
+    for revoked in (warning, late, shown):
+        response = await client.post(
+            f"/v1/records/{revoked['id']}/revoke",
+            headers=regulator,
+            json={"version": revoked["version"], "reason": "復議撤銷"},
+        )
+        assert response.status_code == 200, response.text
+    await wait_integrated(db)
+    items, _ = await read_feed(client, bureau)
+    assert warning["id"] not in str(items)
+    assert late["id"] not in str(items)
+    assert [(i["object_id"], i["op"]) for i in items if i["object_type"] == "credit_record"] == [
+        (shown["id"], "upsert"), (shown["id"], "delete")
+    ]
+    await _assert_replay_is_profiles(client, bureau, items, [63], [], {org})
+
+
+async def test_a_minor_comes_of_age_in_the_feed(
+    client: Client,
+    app: Litestar,
+    regulator: dict[str, str],
+    bureau: dict[str, str],
+    clock: ManualClock,
+    db: asyncpg.Pool,
+) -> None:
+    """Nothing about a minor reaches the feed; on their 18th birthday the expiry pass writes
+    ``subject.came_of_age`` once, and the feed then carries the person with their
+    affiliations, records and listings in publication: the replay equals the profiles
+    before and after, for a bureau that read all along and for one starting afresh."""
+    org = await organisation(client, regulator, 21)
+    number = resident_id(33, born="20080320")
+    person = await practitioner(client, regulator, number, org)
+    await record(client, regulator, penalty(person, "寧罰〔2026〕42號"))
+    await listed_entry(client, regulator, clock, person, "寧罰〔2026〕43號")  # now 2026-03-13
+    await wait_integrated(db)
+    items, cursor = await read_feed(client, bureau)
+    assert person not in str(items)
+    assert (await lookup(client, bureau, number)).status_code == 404
+    await _assert_replay_is_profiles(client, bureau, items, [21], [number], {org})
+
+    start = await log_size(db)
+    clock.set(day("2026-03-20"))
+    for _ in range(300):
+        if await actions(db, start):
+            break
+        await asyncio.sleep(0.02)
+    assert await actions(db, start) == ["subject.came_of_age"]
+    await wait_integrated(db)
+    more, _ = await read_feed(client, bureau, since=cursor)
+    _assert_in_order(items + more)
+    came = [i for i in more if i["subject_id"] == person]
+    assert {i["log_index"] for i in came} == {start}
+    assert sorted((i["object_type"], i["op"]) for i in came) == [
+        ("affiliation", "upsert"),
+        ("blacklist_entry", "upsert"),
+        ("credit_record", "upsert"),
+        ("credit_record", "upsert"),
+        ("subject", "upsert"),
+    ]
+    await _assert_replay_is_profiles(client, bureau, items + more, [21], [number], {org, person})
+    afresh, _ = await read_feed(client, bureau)
+    _assert_in_order(afresh)
+    await _assert_replay_is_profiles(client, bureau, afresh, [21], [number], {org, person})
+    # Announced once: the subject row written on the birthday is the state.
+    services = replace(app.state.services, pool=db)
+    assert await announce_adults(services, "system:test") == 0
+    await assert_log_consistent(db)
+
+
+async def test_a_minor_under_another_document_type_is_not_told(
+    client: Client,
+    regulator: dict[str, str],
+    bureau: dict[str, str],
+    db: asyncpg.Pool,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A minor's resident-ID number stored under document_type 'other' (as accepted before
+    such numbers were refused) still marks a minor: no feed item carries the person, and a
+    lookup does not answer them."""
+    org = await organisation(client, regulator, 64)
+    number = resident_id(35, born="20150505")
+    with monkeypatch.context() as patched:
+        patched.setattr(
+            registry.subjects, "validate_document",
+            lambda doc_type, value, **_: (DocumentType.OTHER, value),
+        )
+        response = await client.post("/v1/subjects", headers=regulator, json={
+            "kind": "practitioner", "name": "王小明", "document_type": "other",
+            "document_number": number,
+            "affiliations": [{"organisation_id": org, "role": "投資經理", "valid_from": "2024-01-01"}],
+        })
+    assert response.status_code == 201, response.text
+    minor = response.json()["id"]
+    await record(client, regulator, penalty(minor, "寧罰〔2026〕66號"))
+    await wait_integrated(db)
+    items, _ = await read_feed(client, bureau)
+    assert minor not in str(items)
+    assert "王小明" not in str(items)
+    assert number[:6] + "*" not in str(items)
+    answer = await client.post("/v1/bureau/profiles/lookup", headers=bureau, json={
+        "document_type": "other", "document_number": number, "purpose": "credit_assessment"})
+    assert answer.status_code in (404, 422), answer.text
+    await _assert_replay_is_profiles(client, bureau, items, [64], [], {org})

@@ -402,6 +402,60 @@ def test_invalid_document_numbers_are_rejected(doc_type: str, number: str) -> No
     assert error.field == "document_number"
 
 
+MINOR_RESIDENT_ID = with_id_check("63010220150505123")
+
+
+@pytest.mark.parametrize("number", ["11010519491231002X", MINOR_RESIDENT_ID, " 11010519491231002x "])
+def test_a_resident_id_under_another_type_is_refused(number: str) -> None:
+    """A valid resident ID number is recorded as resident_id only: under 'other' it is refused,
+    naming document_number and the type to use, without echoing the number or birth date."""
+    error = rejected(validate_document, "other", number, today=TODAY)
+    assert error.field == "document_number"
+    assert "resident_id" in error.reason
+    normalised = normalise_identifier(number)
+    message = f"{error.reason} {error.accepted}"
+    assert normalised not in message
+    assert normalised[6:14] not in message
+
+
+@pytest.mark.parametrize(
+    "number",
+    [
+        "11010519491231002",  # 17 characters
+        "110105194912310021",  # the check character is X
+        with_id_check("81000019900101123"),  # an HMT permit's layout, not a resident ID
+        with_id_check("63010220300101123"),  # born after today: not a valid resident ID
+    ],
+)
+def test_other_accepts_what_is_not_a_valid_resident_id(number: str) -> None:
+    """Only numbers that pass the resident-ID check are refused under 'other'."""
+    assert validate_document("other", number, today=TODAY) == (DocumentType.OTHER, number)
+
+
+@given(
+    address=st.text(DIGITS, min_size=6, max_size=6),
+    born=st.dates(date(1890, 1, 1), date(2030, 12, 31)),
+    sequence=st.text(DIGITS, min_size=3, max_size=3),
+)
+def test_other_refuses_exactly_the_valid_resident_ids(address: str, born: date, sequence: str) -> None:
+    """For any 18-character GB 11643-shaped number (any address code, births before 1900 and
+    after today among them): refused under 'other' iff resident_id takes it."""
+    number = with_id_check(f"{address}{born:%Y%m%d}{sequence}")
+    try:
+        validate_resident_id(number, today=TODAY)
+    except InvalidInput:
+        assert validate_document("other", number, today=TODAY)[1] == number
+    else:
+        assert rejected(validate_document, "other", number, today=TODAY).field == "document_number"
+
+
+def test_gb11643_types_keep_their_own_layouts() -> None:
+    """HMT residence permits and 18-digit foreign permanent residence cards are GB 11643
+    numbers by their own layout and stay accepted under their types."""
+    assert validate_document("hmt_residence_permit", HMT_PERMIT, today=TODAY)[1] == HMT_PERMIT
+    assert validate_document("foreign_permanent_residence", FOREIGN_NEW)[1] == FOREIGN_NEW
+
+
 @pytest.mark.parametrize("doc_type", ["", "id_card", "resident id", "身份證"])
 def test_unknown_document_type_lists_the_accepted_ones(doc_type: str) -> None:
     """An unknown type names document_type and lists every accepted type."""

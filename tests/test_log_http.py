@@ -65,7 +65,7 @@ async def test_proofs_for_every_leaf_and_checkpoint(
     """Every inclusion proof and every consistency proof between signed sizes verifies."""
     receipts = [await create_firm(client, regulator, n) for n in range(1, 8)]
     head = await signed_head(client)
-    assert head.size == 8
+    assert head.size == 9  # the authority, its regulator token, 7 firms
     leaves = await all_leaves(client, head.size)
     for i, leaf in enumerate(leaves):
         assert decode_leaf(leaf).index == i
@@ -117,10 +117,10 @@ async def test_tiles_match_the_tree(
     client: Client, regulator: dict[str, str], db: asyncpg.Pool, settings: Settings
 ) -> None:
     """Full and partial hash tiles and entry bundles hold exactly the tree's hashes and leaves."""
-    await append_tokens(db, 299)
+    await append_tokens(db, 298)
     await create_firm(client, regulator, 1)  # a write through the app integrates everything
     head = await signed_head(client)
-    assert head.size == 301  # regulator token + 299 + firm
+    assert head.size == 301  # authority + regulator token + 298 + firm
     leaves = await all_leaves(client, head.size)
     level0 = [leaf_hash(x) for x in leaves]
 
@@ -241,13 +241,13 @@ async def test_log_check_follows_a_growing_log(
     for n in range(1, 4):
         await create_firm(client, regulator, n)
         assert await check() == 0
-    assert "consistent with the saved checkpoint at size 3" in capsys.readouterr().out
-    assert open_checkpoint(since.read_text(), [parse_verifier_key(vkey)])[0].size == 4
+    assert "consistent with the saved checkpoint at size 4" in capsys.readouterr().out
+    assert open_checkpoint(since.read_text(), [parse_verifier_key(vkey)])[0].size == 5
 
     key = load_log_key(settings)
     head = await signed_head(client)
     # A fork: the same key signed another root at a size we already saw.
-    assert head.size == 4  # the regulator token, then 3 firms
+    assert head.size == 5  # the authority, its regulator token, then 3 firms
     since.write_text(sign_checkpoint(key, settings.log_origin, 2, b"\x07" * 32))
     assert await check() == 1
     assert "does not extend" in capsys.readouterr().err

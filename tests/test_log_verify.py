@@ -43,7 +43,8 @@ async def create_firm(client: Client, headers: dict[str, str], n: int) -> dict[s
 async def populated(
     client: Client, regulator: dict[str, str], db: asyncpg.Pool, settings: Settings
 ) -> dict[str, object]:
-    """Leaf 0: the regulator's token; 1-3: firms; 4: an update; 5-9 tokens; all integrated."""
+    """Leaf 0: the regulator's authority; 1: its token; 2-4: firms; 5: an update; 6-9 tokens;
+    all integrated."""
     firms = [await create_firm(client, regulator, n) for n in range(1, 4)]
     changed = await client.patch(
         f"/v1/subjects/{firms[0]['id']}",
@@ -51,7 +52,7 @@ async def populated(
         headers=regulator,
     )
     assert changed.status_code == 200, changed.text
-    await append_tokens(db, 5)
+    await append_tokens(db, 4)
     key = await ensure_log(db, settings)
     assert await integrate_all(db, key, settings.log_origin) == 10
     return {"firm": firms[1], "key": key}
@@ -87,7 +88,7 @@ async def test_populated_log_verifies_everything(populated: dict[str, object], d
     assert report.leaves == 10
     assert report.nodes == 10 + 5 + 2 + 1  # complete nodes of a 10-leaf tree
     assert report.checkpoints >= 2
-    assert report.rows == 3 + 6  # 3 subjects, 6 tokens
+    assert report.rows == 3 + 5 + 1  # 3 subjects, 5 tokens, 1 authority
 
 
 async def test_small_chunks_give_the_same_answer(populated: dict[str, object], db: asyncpg.Pool) -> None:
@@ -103,7 +104,7 @@ async def test_small_chunks_give_the_same_answer(populated: dict[str, object], d
 TAMPERING = {
     "subject row edited": (
         "UPDATE subjects SET name = 'forged' WHERE credit_code = '{code}'",
-        r"^subject {id}: row differs from its audited version at log index 2$",
+        r"^subject {id}: row differs from its audited version at log index 3$",
     ),
     "stored object body edited": (
         "UPDATE tlog_objects SET body = body || ' '::bytea WHERE log_index = 6",

@@ -110,12 +110,18 @@ async def test_objection_to_a_notified_listing_blocks_listing(client: Client,
     rec = await record(client, regulator, penalty(sid, grade="serious"))
     entry = (await client.post("/v1/blacklist", headers=regulator, json={
         "subject_id": sid, "criterion": "c", "legal_basis": "b", "record_ids": [rec["id"]]})).json()
-    proposed_only = await client.post("/v1/objections", headers=bureau, json={
+    proposed_only = await client.post("/v1/objections", headers=regulator, json={
         "target_type": "blacklist_entry", "target_id": entry["id"], "grounds": "g"})
     assert proposed_only.status_code == 409
     await client.post(f"/v1/blacklist/{entry['id']}/notify", headers=regulator, json={"channel": "m"})
+    # A notice is not disclosed to bureaus: one cannot file about it (nor learn it exists);
+    # the subject's objection in the notice period is recorded by the authority.
+    unseen = await client.post("/v1/objections", headers=bureau, json={
+        "target_type": "blacklist_entry", "target_id": entry["id"], "grounds": "g"})
+    assert unseen.status_code == 404
     start = await log_size(db)
-    filed = await object_to(client, bureau, "blacklist_entry", entry["id"])
+    filed = await object_to(client, regulator, "blacklist_entry", entry["id"])
+    assert filed["objection"]["filed_by"] == "subject"
     clock.set(day("2026-03-20"))
     blocked = await client.post(f"/v1/blacklist/{entry['id']}/list", headers=regulator, json={})
     assert blocked.status_code == 409

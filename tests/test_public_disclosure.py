@@ -9,8 +9,11 @@ import json
 from datetime import timedelta
 
 import asyncpg
+import pytest
 
+import registry.subjects
 from registry.clock import ManualClock
+from registry.identifiers import DocumentType
 from registry.publish.selection import PENALTY_ITEMS
 from registry.tlog.leaf import canonical_json
 from registry.tlog.note import parse_verifier_key
@@ -109,6 +112,32 @@ async def test_minors_absent_everywhere(client: Client, regulator: dict[str, str
     assert await _detail(client, rec["id"]) == 404
     searched = await client.get("/public/", params={"q": "張小明"})
     assert MINOR_NAME not in searched.text
+
+
+async def test_a_minor_under_another_document_type_is_absent(
+    client: Client, regulator: dict[str, str], clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A minor's resident-ID number stored under document_type 'other' (as accepted before
+    such numbers were refused) hides its holder on every public surface all the same."""
+    with monkeypatch.context() as patched:
+        patched.setattr(registry.subjects, "validate_document",
+                        lambda doc_type, value, **_: (DocumentType.OTHER, value))
+        response = await client.post("/v1/subjects", headers=regulator, json={
+            "kind": "practitioner", "name": MINOR_NAME, "document_type": "other",
+            "document_number": MINOR_ID})
+    assert response.status_code == 201, response.text
+    minor = response.json()["id"]
+    rec = await record(client, regulator, minor, "寧發改罰〔2026〕5號")
+    await listing(client, regulator, clock, minor)
+    adult = await firm(client, regulator, name="可見公司")
+    await record(client, regulator, adult, "寧發改罰〔2026〕6號")
+    bodies = await surfaces(client)
+    for path, body in bodies.items():
+        assert MINOR_NAME not in body, path
+        assert MINOR_ID[:6] + "*" not in body, path
+        assert rec["id"] not in body, path
+    assert "可見公司" in bodies["/public/penalties"]
+    assert await _detail(client, rec["id"]) == 404
 
 
 async def _verifier(client: Client) -> object:

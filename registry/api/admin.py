@@ -1,4 +1,7 @@
-"""Admin routes: API tokens (issue, list, revoke)."""
+"""Admin routes: API tokens (issue, list, revoke) and authorities (add, list, deactivate).
+
+Admins manage who may act; they read no registry data and no personal data.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from msgspec import Meta, Struct
 from registry.api.auth import BEARER, requires
 from registry.api.openapi import problem_responses
 from registry.api.schemas import Receipt
+from registry.authorities import add_authority, deactivate_authority, list_authorities
 from registry.services import Services
 from registry.tokens import Principal, issue_token, list_tokens, revoke_token
 
@@ -21,14 +25,48 @@ from registry.tokens import Principal, issue_token, list_tokens, revoke_token
 class TokenRequest(Struct, forbid_unknown_fields=True, kw_only=True):
     role: Annotated[str, Meta(description="regulator, bureau or admin", max_length=20)]
     name: Annotated[
-        str, Meta(min_length=1, max_length=200, description="The holder, as the log records it")
+        str,
+        Meta(min_length=1, max_length=200,
+             description="The holder, for people; unique among live tokens of the role"),
     ]
+    authority_code: Annotated[
+        str,
+        Meta(max_length=40,
+             description="Required for a regulator: the active authority it records decisions for"),
+    ] | None = None
+
+
+class AuthorityRequest(Struct, forbid_unknown_fields=True, kw_only=True):
+    code: Annotated[str, Meta(max_length=40, description="GB 32100 code of a government body (11…)")]
+    name: Annotated[str, Meta(min_length=1, max_length=200)]
+
+
+class AuthorityInfo(Struct, kw_only=True):
+    id: uuid.UUID
+    code: str
+    name: str
+    active: bool
+    live_tokens: int | None = None
+    version: int
+    created_at: datetime
+    created_by: str
+    updated_at: datetime
+    updated_by: str
+    log_index: int
+
+
+class AuthorityWritten(Struct, kw_only=True):
+    authority: AuthorityInfo
+    # Deactivation: the live tokens of the authority, refused from now on.
+    refused_tokens: list[uuid.UUID]
+    receipt: Receipt
 
 
 class TokenInfo(Struct, kw_only=True):
     id: uuid.UUID
     name: str
     role: str
+    authority_code: str | None
     prefix: str
     created_at: datetime
     created_by: str
@@ -54,6 +92,7 @@ def _info(row: asyncpg.Record) -> TokenInfo:
         id=get("id"),
         name=get("name"),
         role=get("role"),
+        authority_code=get("authority_code"),
         prefix=get("prefix"),
         created_at=get("created_at"),
         created_by=get("created_by"),
@@ -83,7 +122,8 @@ class TokenController(Controller):
         self, data: TokenRequest, services: Services, principal: Principal
     ) -> IssuedToken:
         token, written = await issue_token(
-            services.pool, services.clock, role=data.role, name=data.name, actor=principal.actor
+            services.pool, services.clock, role=data.role, name=data.name, actor=principal.actor,
+            authority_code=data.authority_code,
         )
         receipt = await services.receipt(written.log_index)
         return IssuedToken(
@@ -112,3 +152,44 @@ class TokenController(Controller):
             info=_info(written.row),
             receipt=receipt,
         )
+
+
+def _authority(row: asyncpg.Record) -> AuthorityInfo:
+    fields = {f: row[f] for f in AuthorityInfo.__struct_fields__ if f in row.keys()}  # noqa: SIM118 - asyncpg.Record
+    return AuthorityInfo(**fields)
+
+
+class AuthorityController(Controller):
+    path = "/v1/admin/authorities"
+    tags = ["admin"]
+    security = BEARER
+    middleware = [requires("admin")]
+
+    @get("/", responses=problem_responses(401, 403),
+         summary="List authorities (active and deactivated) with their live token counts")
+    async def list_all(self, services: Services) -> list[AuthorityInfo]:
+        return [_authority(r) for r in await list_authorities(services.pool)]
+
+    @post("/", status_code=HTTP_201_CREATED, responses=problem_responses(400, 401, 403, 409, 422),
+          summary="Register an authority (a government body's GB 32100 code and its name)")
+    async def add(self, data: AuthorityRequest, services: Services,
+                  principal: Principal) -> AuthorityWritten:
+        written = await add_authority(services.pool, services.clock, code=data.code,
+                                      name=data.name, actor=principal.actor)
+        receipt = await services.receipt(written.log_index)
+        return AuthorityWritten(authority=_authority(written.row), refused_tokens=[],
+                                receipt=receipt)
+
+    @post("/{code:str}/deactivate", status_code=HTTP_200_OK,
+          responses=problem_responses(401, 403, 404, 409, 422),
+          summary="Deactivate an authority: its regulator tokens are refused at once")
+    async def deactivate(self, code: str, services: Services,
+                         principal: Principal) -> AuthorityWritten:
+        written, refused = await deactivate_authority(services.pool, services.clock, code=code,
+                                                      actor=principal.actor)
+        # Committed: refuse them here before answering (other processes hear the notices).
+        for token_id in refused:
+            services.tokens.forget(token_id)
+        receipt = await services.receipt(written.log_index)
+        return AuthorityWritten(authority=_authority(written.row), refused_tokens=refused,
+                                receipt=receipt)

@@ -11,7 +11,7 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.types import ControllerRouterHandler
 
-from registry.api.admin import TokenController
+from registry.api.admin import AuthorityController, TokenController
 from registry.api.auth import provide_principal
 from registry.api.health import healthz, readyz
 from registry.api.middleware import request_id_middleware
@@ -52,6 +52,7 @@ def route_handlers() -> Sequence[ControllerRouterHandler]:
         ObjectionController,
         RepairController,
         TokenController,
+        AuthorityController,
         BureauController,
         AccessRecordController,
         Router(path="/log", route_handlers=LOG_HANDLERS, tags=["audit log"]),

@@ -53,6 +53,11 @@ async def authorise(scope: Scope, roles: tuple[str, ...]) -> tuple[Services, Pri
         raise Forbidden(
             f"this needs the role {' or '.join(roles)}; the token's role is {principal.role}"
         )
+    if not principal.authority_active:
+        raise Forbidden(
+            f"the token's authority {principal.authority_code} is deactivated; "
+            "its tokens are refused (an admin can list authorities at /v1/admin/authorities)"
+        )
     return services, principal
 
 

@@ -48,7 +48,7 @@ class BlacklistController(Controller):
           description="Needs a criterion, its legal basis and at least one serious, unrevoked "
                       "record of the same subject (409 otherwise).")
     async def propose(self, data: Proposal, services: Services, principal: Principal) -> BlacklistEntry:
-        written = await blacklist.propose(services, principal.actor, data.subject_id,
+        written = await blacklist.propose(services, principal, data.subject_id,
                                           data.criterion, data.legal_basis, data.record_ids)
         return await _answer(services, written)
 
@@ -80,25 +80,25 @@ class BlacklistController(Controller):
     async def notify(self, entry_id: uuid.UUID, data: Notice, services: Services,
                      principal: Principal) -> BlacklistEntry:
         return await _answer(services, await blacklist.notify(
-            services, principal.actor, entry_id, data.channel, data.on, data.version))
+            services, principal, entry_id, data.channel, data.on, data.version))
 
     @post("/{entry_id:uuid}/list", status_code=HTTP_200_OK, responses=_STEP,
           summary="List the subject, after the objection window with no objection pending")
     async def list_entry(self, entry_id: uuid.UUID, data: Listing, services: Services,
                          principal: Principal) -> BlacklistEntry:
         return await _answer(services, await blacklist.list_entry(
-            services, principal.actor, entry_id, data.planned_removal_on, data.version))
+            services, principal, entry_id, data.planned_removal_on, data.version))
 
     @post("/{entry_id:uuid}/remove", status_code=HTTP_200_OK, responses=_STEP,
           summary="Remove a listed entry (period ended, repair, decision revoked or corrected)")
     async def remove(self, entry_id: uuid.UUID, data: Removal, services: Services,
                      principal: Principal) -> BlacklistEntry:
         return await _answer(services, await blacklist.remove(
-            services, principal.actor, entry_id, data.reason, data.version))
+            services, principal, entry_id, data.reason, data.version))
 
     @post("/{entry_id:uuid}/withdraw", status_code=HTTP_200_OK, responses=_STEP,
           summary="Withdraw a proposal before it is listed")
     async def withdraw(self, entry_id: uuid.UUID, data: Withdrawal, services: Services,
                        principal: Principal) -> BlacklistEntry:
         return await _answer(services, await blacklist.withdraw(
-            services, principal.actor, entry_id, data.reason, data.version))
+            services, principal, entry_id, data.reason, data.version))

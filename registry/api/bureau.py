@@ -58,27 +58,55 @@ def _check_purpose(services: Services, purpose: str | None) -> str:
     return purpose
 
 
-def _record(
+async def _record(
     services: Services,
     principal: Principal,
+    asked: list[profiles.Identifier],
     answers: list[profiles.Answer],
     purpose: str | None,
     channel: str,
 ) -> None:
-    people = [a.practitioner_id for a in answers if a.practitioner_id is not None]
-    if not people or purpose is None:
+    """Account for every valid document identifier and every practitioner reached;
+    returns once the rows are durable, else raises ``Unavailable``: nothing of the
+    answer may be sent before (registry/bureau/access.py)."""
+    if purpose is None:
         return
-    recorder = bureau_runtime(services).recorder
     now = services.clock.now()
-    for person in people:
-        recorder.record(
-            at=now,
-            token_id=principal.token_id,
-            token_name=principal.name,
-            subject_id=person,
-            purpose=purpose,
-            channel=channel,
-        )
+    accesses: list[access.Access] = []
+    for item, answer in zip(asked, answers, strict=True):
+        if answer.status == "found":
+            if answer.practitioner_id is not None:
+                accesses.append(
+                    access.Access(
+                        who=principal,
+                        at=now,
+                        purpose=purpose,
+                        channel=channel,
+                        subject_id=answer.practitioner_id,
+                    )
+                )
+        elif (
+            answer.status == "not_found"
+            and item.document_type is not None
+            and item.document_number is not None
+        ):
+            # Nobody disclosed: the number asked for, as its keyed hash (valid, or
+            # the answer would be ``invalid``), and the minor it reached, if any.
+            accesses.append(
+                access.Access(
+                    who=principal,
+                    at=now,
+                    purpose=purpose,
+                    channel=channel,
+                    subject_id=answer.practitioner_id,
+                    found=False,
+                    document=access.document_key(
+                        services, item.document_type, item.document_number
+                    ),
+                )
+            )
+    if accesses:
+        await bureau_runtime(services).recorder.record(accesses)
 
 
 class PractitionerLookup(Struct, forbid_unknown_fields=True, kw_only=True):
@@ -133,13 +161,34 @@ class BulkAnswerJson(Struct, kw_only=True):
 
 
 class AccessRecord(Struct, kw_only=True):
+    """One access to a practitioner: who (token, its holder, its role), when, why, how,
+    and whether the answer disclosed them."""
+
     id: int
     at: datetime
     token_id: uuid.UUID
     token_name: str
-    subject_id: uuid.UUID
+    role: Annotated[str, Meta(description="bureau or regulator")]
+    authority_code: Annotated[
+        str | None, Meta(description="The regulator token's authority when it read")
+    ]
+    subject_id: Annotated[
+        uuid.UUID | None,
+        Meta(description="The practitioner reached; null for a lookup that found nobody"),
+    ]
+    found: Annotated[
+        bool,
+        Meta(description="The answer disclosed the practitioner (false: answered not found)"),
+    ]
+    document_type: Annotated[
+        str | None,
+        Meta(description="For a lookup that found nobody: the document type asked for"),
+    ]
     purpose: str
-    channel: str
+    channel: Annotated[
+        str,
+        Meta(description="profile, lookup, bulk (bureaus); regulator_read, regulator_lookup"),
+    ]
 
 
 class AccessPage(Struct, kw_only=True):
@@ -225,23 +274,23 @@ class BureauController(Controller):
         responses=_documented(BureauProfile, 400, 401, 403, 404, 422, 429),
         summary="Profile of a practitioner by document (in the body, never the URL)",
         description=(
-            "Needs a `purpose`; every lookup is recorded (who, when, whom, why). The document "
-            "number is shown masked. Minors are answered 404, as if unknown."
+            "Needs a `purpose`; every lookup is recorded (who, when, whom, why), also one that "
+            "finds nobody, and the answer is sent only once its record is stored (503 with "
+            "Retry-After, and no profile, if it cannot be). The document number is shown "
+            "masked. Minors are answered 404, as if unknown."
         ),
     )
     async def lookup(
         self, data: PractitionerLookup, services: Services, principal: Principal
     ) -> JsonBody:
         purpose = _check_purpose(services, data.purpose)
-        [answer] = await profiles.lookup_many(
-            services,
-            [
-                profiles.Identifier(
-                    document_type=data.document_type, document_number=data.document_number
-                )
-            ],
-        )
-        _record(services, principal, [answer], purpose, "lookup")
+        asked = [
+            profiles.Identifier(
+                document_type=data.document_type, document_number=data.document_number
+            )
+        ]
+        [answer] = await profiles.lookup_many(services, asked)
+        await _record(services, principal, asked, [answer], purpose, "lookup")
         return _one(answer, "practitioner with this document")
 
     @post(
@@ -252,7 +301,9 @@ class BureauController(Controller):
         description=(
             "Each answer is `found` (with the profile), `not_found`, or `invalid` (with the "
             "field, reason and accepted values). `purpose` is required when any identifier is "
-            "a document; each practitioner found is recorded."
+            "a document; each valid document identifier is recorded, found or not, and the "
+            "answer is sent only once the records are stored (503 with Retry-After, and no "
+            "profiles, if they cannot be)."
         ),
     )
     async def bulk(
@@ -262,18 +313,16 @@ class BureauController(Controller):
             i.document_type is not None or i.document_number is not None for i in data.identifiers
         )
         purpose = _check_purpose(services, data.purpose) if personal else None
-        answers = await profiles.lookup_many(
-            services,
-            [
-                profiles.Identifier(
-                    credit_code=i.credit_code,
-                    document_type=i.document_type,
-                    document_number=i.document_number,
-                )
-                for i in data.identifiers
-            ],
-        )
-        _record(services, principal, answers, purpose, "bulk")
+        asked = [
+            profiles.Identifier(
+                credit_code=i.credit_code,
+                document_type=i.document_type,
+                document_number=i.document_number,
+            )
+            for i in data.identifiers
+        ]
+        answers = await profiles.lookup_many(services, asked)
+        await _record(services, principal, asked, answers, purpose, "bulk")
         results: list[BulkResultJson] = []
         for index, answer in enumerate(answers):
             error = answer.error
@@ -299,7 +348,11 @@ class BureauController(Controller):
             "Items are `upsert` (the bureau view of that version) or `delete` (drop your copy: "
             "publicity ended, repaired, revoked, removed). Start without `since`, then pass "
             "`next_cursor`; the feed never skips or repeats, and only serves leaves already in "
-            "the signed tree (`tree_size`). Applying every item in order gives the profiles."
+            "the signed tree (`tree_size`). Applying every item in order gives the profiles. "
+            "Only what was disclosed appears: proposals, notices and never-published records "
+            "give no item, nor does anything about a minor. A person's coming of age "
+            "(`subject.came_of_age`) and a practitioner's later versions bring their whole "
+            "current profile: several items may share one `log_index`."
         ),
     )
     async def changes(
@@ -329,7 +382,12 @@ class AccessRecordController(Controller):
     @get(
         "/access-records",
         responses=problem_responses(401, 403, 422),
-        summary="Bureau queries on practitioners, oldest first (filter by token)",
+        summary="Accesses to practitioners, oldest first (filter by token)",
+        description=(
+            "Bureau queries (found or not) and regulators' reads of clear document numbers. "
+            "A lookup that found nobody has no `subject_id`; it is listed for the person whose "
+            "document it asked for at `/v1/subjects/{id}/access-records`."
+        ),
     )
     async def list_records(
         self,
@@ -339,15 +397,17 @@ class AccessRecordController(Controller):
         limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
     ) -> AccessPage:
         after = decode_cursor(cursor, (int,))[0] if cursor else None
-        rows = await access.list_access(
-            services.pool, token_id=token_id, subject_id=None, after=after, limit=limit
-        )
+        rows = await access.list_access(services.pool, token_id=token_id, after=after, limit=limit)
         return _page(rows, limit)
 
     @get(
         "/subjects/{subject_id:uuid}/access-records",
         responses=problem_responses(401, 403, 404, 422),
         summary="Who looked this practitioner up, when and why",
+        description=(
+            "Every access naming the subject, and every lookup for their current document "
+            "number that found nobody (before they were registered, or while a minor)."
+        ),
     )
     async def for_subject(
         self,
@@ -356,11 +416,6 @@ class AccessRecordController(Controller):
         cursor: Annotated[str | None, Parameter(max_length=200)] = None,
         limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
     ) -> AccessPage:
-        exists = await services.pool.fetchval("SELECT 1 FROM subjects WHERE id = $1", subject_id)
-        if not exists:
-            raise NotFound(f"no subject with id {subject_id}")
         after = decode_cursor(cursor, (int,))[0] if cursor else None
-        rows = await access.list_access(
-            services.pool, token_id=None, subject_id=subject_id, after=after, limit=limit
-        )
+        rows = await access.list_for_subject(services.pool, subject_id, after=after, limit=limit)
         return _page(rows, limit)

@@ -46,8 +46,14 @@ class RecordIn(Struct, forbid_unknown_fields=True, kw_only=True):
     licence_number: Short | None = None
     decision_date: date
     valid_until: date | None = None
-    authority_name: Short
-    authority_code: Code
+    # The deciding authority is always the token's (README, "Authorities"): may be
+    # omitted; naming another authority is refused with 403.
+    authority_name: Annotated[
+        str, Meta(max_length=200, description="omit, or the token's authority's registered name")
+    ] | None = None
+    authority_code: Annotated[
+        str, Meta(max_length=40, description="omit, or the token's authority's code (403 otherwise)")
+    ] | None = None
     source_name: Short
     source_code: Code
     remarks: Text | None = None
@@ -80,8 +86,7 @@ class RecordCorrection(RecordCorrectionFields, forbid_unknown_fields=True, kw_on
 
     version: Version
     note: Text
-    authority_name: Short | None = None
-    authority_code: Code | None = None
+    # No authority fields: a decision stays its authority's (credit/ownership.py).
     source_name: Short | None = None
     source_code: Code | None = None
 

@@ -7,7 +7,7 @@ behalf; only regulators decide them.
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from litestar import Controller, get, post
 from litestar.params import Parameter
@@ -30,11 +30,19 @@ from registry.api.openapi import problem_responses
 from registry.credit import objections, repairs
 from registry.credit.common import decode_cursor, encode_cursor, fetch
 from registry.db.writes import Written
-from registry.errors import InvalidInput
+from registry.errors import InvalidInput, NotFound
 from registry.services import Services
 from registry.tokens import Principal
 
 _WRITE = problem_responses(400, 401, 403, 404, 409, 422)
+
+
+def _filed_by_caller(row: Any, principal: Principal, missing: str) -> Any:
+    """Regulators read every objection and repair; a bureau only those its token filed
+    (answered as missing otherwise: another's filing says nothing about it to a bureau)."""
+    if principal.role == "bureau" and row["created_by"] != principal.actor:
+        raise NotFound(missing)
+    return row
 
 
 async def _objection_answer(services: Services, main: Written, target: Written) -> ObjectionWritten:
@@ -54,7 +62,7 @@ class ObjectionController(Controller):
                       "regulator decides. Deadlines in working days from policy.")
     async def file(self, data: ObjectionIn, services: Services,
                    principal: Principal) -> ObjectionWritten:
-        filed, marked = await objections.file(services, principal.actor, principal.role,
+        filed, marked = await objections.file(services, principal, principal.role,
                                               data.target_type, data.target_id, data.grounds)
         return await _objection_answer(services, filed, marked)
 
@@ -79,8 +87,11 @@ class ObjectionController(Controller):
 
     @get("/{objection_id:uuid}", middleware=[requires("regulator", "bureau")],
          responses=problem_responses(401, 403, 404), summary="Read an objection")
-    async def read(self, objection_id: uuid.UUID, services: Services) -> Objection:
-        objection: Objection = view(Objection, await fetch(services, "objection", objection_id))
+    async def read(self, objection_id: uuid.UUID, services: Services,
+                   principal: Principal) -> Objection:
+        row = _filed_by_caller(await fetch(services, "objection", objection_id), principal,
+                               f"no objection with id {objection_id}")
+        objection: Objection = view(Objection, row)
         return objection
 
     @post("/{objection_id:uuid}/decide", middleware=[requires("regulator")], status_code=HTTP_200_OK,
@@ -88,7 +99,7 @@ class ObjectionController(Controller):
     async def decide(self, objection_id: uuid.UUID, data: ObjectionDecision, services: Services,
                      principal: Principal) -> ObjectionWritten:
         decided, changed = await objections.decide(
-            services, principal.actor, objection_id, upheld=data.outcome == "upheld",
+            services, principal, objection_id, upheld=data.outcome == "upheld",
             note=data.note, action=data.action,
             corrections=data.corrections.changes() if data.corrections else None)
         return await _objection_answer(services, decided, changed)
@@ -104,7 +115,7 @@ class RepairController(Controller):
           description="Accepted from the end of the minimum publicity period while still "
                       "published (409 naming the dates otherwise). Repair is free.")
     async def apply(self, data: RepairIn, services: Services, principal: Principal) -> Repair:
-        written = await repairs.apply(services, principal.actor, data.target_type, data.target_id,
+        written = await repairs.apply(services, principal, data.target_type, data.target_id,
                                       data.grounds)
         repair: Repair = view(Repair, written.row, await services.receipt(written.log_index))
         return repair
@@ -129,8 +140,10 @@ class RepairController(Controller):
 
     @get("/{repair_id:uuid}", middleware=[requires("regulator", "bureau")],
          responses=problem_responses(401, 403, 404), summary="Read a repair application")
-    async def read(self, repair_id: uuid.UUID, services: Services) -> Repair:
-        repair: Repair = view(Repair, await fetch(services, "repair", repair_id))
+    async def read(self, repair_id: uuid.UUID, services: Services, principal: Principal) -> Repair:
+        row = _filed_by_caller(await fetch(services, "repair", repair_id), principal,
+                               f"no repair with id {repair_id}")
+        repair: Repair = view(Repair, row)
         return repair
 
     @post("/{repair_id:uuid}/approve", middleware=[requires("regulator")], status_code=HTTP_200_OK,
@@ -147,7 +160,7 @@ class RepairController(Controller):
 
     async def _decide(self, repair_id: uuid.UUID, approve: bool, data: RepairDecision,
                       services: Services, principal: Principal) -> Repair:
-        written, changed = await repairs.decide(services, principal.actor, repair_id,
+        written, changed = await repairs.decide(services, principal, repair_id,
                                                 approve=approve, note=data.note)
         last = changed.log_index if changed else written.log_index
         repair: Repair = view(Repair, written.row, await services.receipt(last))

@@ -7,7 +7,6 @@ No token: these are the anonymous audience. Everything shown goes through
 from __future__ import annotations
 
 import uuid
-from collections import OrderedDict
 from datetime import date, datetime
 from email.utils import parsedate_to_datetime
 from typing import Annotated, Any, Final
@@ -73,16 +72,16 @@ async def _feed(
     # Equal validators mean equal pages (feed.Validator), so a rendered page is
     # reused while the log has not grown and the day has not changed.
     cache_key = (etag, base)
-    body = _FEED_PAGES.get(cache_key)
+    pages = services.feed_pages
+    body = pages.get(cache_key)
     if body is None:
         body = await _render_feed(services, validator, day, before, limit, fmt, base)
-        _FEED_PAGES[cache_key] = body
-        if len(_FEED_PAGES) > _FEED_PAGE_CACHE_SIZE:
-            _FEED_PAGES.popitem(last=False)
+        pages[cache_key] = body
+        if len(pages) > _FEED_PAGE_CACHE_SIZE:
+            pages.popitem(last=False)
     return Response(body, media_type=media, headers=headers)
 
 
-_FEED_PAGES: OrderedDict[tuple[str, str], bytes] = OrderedDict()
 _FEED_PAGE_CACHE_SIZE: Final = 256
 
 

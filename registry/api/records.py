@@ -74,7 +74,7 @@ class RecordController(Controller):
         fields = {f: getattr(data, f) for f in data.__struct_fields__ if f != "subject_id"}
 
         async def work() -> tuple[int, bytes]:
-            written = await records.create_record(services, principal.actor, data.subject_id, fields)
+            written = await records.create_record(services, principal, data.subject_id, fields)
             receipt = await services.receipt(written.log_index)
             return 201, msgspec.json.encode(view(CreditRecord, written.row, receipt))
 
@@ -142,7 +142,7 @@ class RecordController(Controller):
           summary="Correct a record: a new version pointing to the one it replaces")
     async def correct(self, record_id: uuid.UUID, data: RecordCorrection, services: Services,
                       principal: Principal) -> CreditRecord:
-        written = await records.correct_record(services, principal.actor, record_id, data.version,
+        written = await records.correct_record(services, principal, record_id, data.version,
                                                data.changes(), data.note)
         record: CreditRecord = view(CreditRecord, written.row,
                                     await services.receipt(written.log_index))
@@ -153,7 +153,7 @@ class RecordController(Controller):
           summary="Revoke a record: out of publication at once, kept for regulators")
     async def revoke(self, record_id: uuid.UUID, data: Revocation, services: Services,
                      principal: Principal) -> CreditRecord:
-        written = await records.revoke_record(services, principal.actor, record_id, data.version,
+        written = await records.revoke_record(services, principal, record_id, data.version,
                                               data.reason)
         record: CreditRecord = view(CreditRecord, written.row,
                                     await services.receipt(written.log_index))

@@ -23,6 +23,9 @@ from registry.api.schemas import (
     Receipt,
     ShortText,
 )
+from registry.bureau import access
+from registry.bureau.access import RegulatorPurpose
+from registry.bureau.runtime import bureau_runtime
 from registry.errors import InvalidInput
 from registry.services import Services
 from registry.tokens import Principal
@@ -95,6 +98,9 @@ class AffiliationEnd(Struct, forbid_unknown_fields=True, kw_only=True):
 class DocumentLookup(Struct, forbid_unknown_fields=True, kw_only=True):
     document_type: DocumentTypeName
     document_number: DocumentNumber
+    purpose: Annotated[
+        RegulatorPurpose, Meta(description="Why the regulator looks the number up")
+    ] = "supervision"
 
 
 class Affiliation(Struct, kw_only=True):
@@ -214,6 +220,29 @@ async def _full_view(
     )
 
 
+async def _account(
+    services: Services,
+    principal: Principal,
+    purpose: str,
+    channel: str,
+    *,
+    subject_id: uuid.UUID | None = None,
+    document: tuple[str, bytes] | None = None,
+) -> None:
+    """Record a regulator's read of a practitioner; returns once durable, else raises
+    ``Unavailable`` and the answer must not be sent (registry/bureau/access.py)."""
+    accessed = access.Access(
+        who=principal,
+        at=services.clock.now(),
+        purpose=purpose,
+        channel=channel,
+        subject_id=subject_id,
+        found=document is None,
+        document=document,
+    )
+    await bureau_runtime(services).recorder.record([accessed])
+
+
 class SubjectController(Controller):
     path = "/v1/subjects"
     tags = ["subjects"]
@@ -265,6 +294,7 @@ class SubjectController(Controller):
         middleware=[requires("regulator")],
         responses=problem_responses(400, 401, 403),
         summary="List subjects (keyset pagination by id)",
+        description="Practitioners' document numbers are masked; read one subject for the clear number.",
     )
     async def list_subjects(
         self,
@@ -292,22 +322,38 @@ class SubjectController(Controller):
         rows = await subjects.list_subjects(
             services, kind=kind, name_prefix=name_prefix, after=after, limit=limit
         )
-        items = [subject_view(services, r, clear_document=True) for r in rows]
+        # Masked, whoever asks: a listing must never bulk-export clear numbers. A clear
+        # number is one read (or lookup) at a time, each recorded.
+        items = [subject_view(services, r, clear_document=False) for r in rows]
         next_cursor = str(rows[-1]["id"]) if len(rows) == limit else None
         return SubjectPage(items=items, next_cursor=next_cursor)
 
     @get(
         "/{subject_id:uuid}",
-        middleware=[requires("regulator", "bureau", "admin")],
+        middleware=[requires("regulator")],
         responses=problem_responses(401, 403, 404),
         summary="Read a subject",
-        description="Regulators see a practitioner's document number in the clear; everyone else masked.",
+        description=(
+            "Regulators see a practitioner's document number in the clear; everyone else "
+            "masked. Each clear read is recorded (who, when, why: `purpose`) in the person's "
+            "access records before it is answered (503 with Retry-After if it cannot be)."
+        ),
     )
     async def read(
-        self, subject_id: uuid.UUID, services: Services, principal: Principal
+        self,
+        subject_id: uuid.UUID,
+        services: Services,
+        principal: Principal,
+        purpose: Annotated[
+            RegulatorPurpose,
+            Parameter(description="Why a regulator reads a practitioner's clear number"),
+        ] = "supervision",
     ) -> Subject:
         row = await subjects.get_subject(services, subject_id)
-        return await _full_view(services, row, principal)
+        view = await _full_view(services, row, principal)
+        if view.document_number is not None and view.document_number_masked is False:
+            await _account(services, principal, purpose, "regulator_read", subject_id=row["id"])
+        return view
 
     @patch(
         "/{subject_id:uuid}",
@@ -433,6 +479,11 @@ class SubjectController(Controller):
         status_code=HTTP_200_OK,
         responses=problem_responses(400, 401, 403, 404, 422),
         summary="Find a practitioner by document type and number (sent in the body, never the URL)",
+        description=(
+            "Every lookup is recorded (who, when, why: `purpose`), also one that finds nobody, "
+            "before it is answered (503 with Retry-After if it cannot be); once that person is "
+            "registered their access records show it."
+        ),
     )
     async def lookup(
         self, data: DocumentLookup, services: Services, principal: Principal
@@ -441,8 +492,12 @@ class SubjectController(Controller):
         if row is None:
             from registry.errors import NotFound
 
+            document = access.document_key(services, data.document_type, data.document_number)
+            await _account(services, principal, data.purpose, "regulator_lookup", document=document)
             raise NotFound("no practitioner with this document")
-        return await _full_view(services, row, principal)
+        view = await _full_view(services, row, principal)
+        await _account(services, principal, data.purpose, "regulator_lookup", subject_id=row["id"])
+        return view
 
 
 class AffiliationController(Controller):

@@ -9,12 +9,33 @@ head (``tlog_head.size``) are served, so every item is already provable with an
 inclusion proof against a signed checkpoint.
 
 Each leaf whose object is a subject, credit record, blacklist entry or
-affiliation yields one item from the version body stored with it: ``upsert``
-with the bureau projection if that version is visible to bureaus today, else
-``delete`` for the object id (publicity ended, repaired, revoked, removed,
-withdrawn, not yet listed, or about a minor). Leaves of other objects (tokens,
-objections, repairs …) only advance the cursor. Applying the items in order to an
-empty copy yields the profiles as ``GET /v1/bureau/profiles`` shows them.
+affiliation is projected from the version body stored with it, by the disclosure
+gate (registry/domain/disclosure.py) on the day of the read; leaves of other
+objects (tokens, objections, repairs …) only advance the cursor, and so does a
+leaf that yields no item:
+
+- about a minor (the subject as it is now, on the day of the read): no item at
+  all, not even an id;
+- a subject: ``upsert`` of the bureau projection. A practitioner's version after
+  the first (a correction, or the ``subject.came_of_age`` the expiry pass writes
+  when a person recorded as a minor turns 18: registry/coming_of_age.py) is
+  followed by ``upsert`` items, with the same ``log_index``, for the person's
+  current affiliations, records and listings in publication, built as the profile
+  builds them: a bureau that got nothing while the person was a minor then has
+  what the profile shows;
+- an affiliation: ``upsert``;
+- a credit record or blacklist entry: ``upsert`` when this version is in
+  publication today; ``delete`` when it is not, but this or an earlier version
+  of it could have been in publication on some day on or after it was written
+  (so a bureau may hold it: publicity ended, revoked, repaired, removed); no item
+  when no version ever could — a proposal, a notice, a withdrawn proposal, a
+  record recorded after its period ended or never published — so what was never
+  disclosed never reaches a bureau, not even as an id. Earlier versions are read
+  with one statement per page.
+
+A page reads up to ``limit`` leaves, so it may hold more items (re-announced
+profiles) or fewer (leaves without one). Applying the items in order to an empty
+copy yields the profiles as ``GET /v1/bureau/profiles`` shows them.
 
 Visibility is evaluated on the day of the read. A record whose window ends is
 withdrawn from the feed by the ``record.expire`` leaf the expiry job writes;
@@ -35,11 +56,13 @@ import base64
 import binascii
 import contextlib
 import uuid
+from datetime import date
 from typing import Any, Literal
 
 import msgspec
 from msgspec import Struct
 
+from registry.bureau import profile_sql
 from registry.bureau.views import (
     FEED_TYPES,
     BureauAffiliation,
@@ -49,12 +72,12 @@ from registry.bureau.views import (
     SubjectReader,
     affiliation_view,
     listing_view,
-    listing_visible,
     record_view,
-    record_visible,
 )
 from registry.clock import today
 from registry.db.tlog_store import committed_leaf_count
+from registry.db.types import Conn
+from registry.domain.disclosure import PUBLICATIONS, day_of
 from registry.errors import InvalidInput, Unavailable
 from registry.services import Services
 from registry.tlog.leaf import canonical_json
@@ -117,9 +140,87 @@ def _subject_of(object_type: str, object_id: str, body: dict[str, Any]) -> uuid.
     return uuid.UUID(body["subject_id"])
 
 
+# (object type, object id, log index, version body with its log_index)
+_Version = tuple[str, str, int, dict[str, Any]]
+
+
+def _could_show(object_type: str, body: dict[str, Any]) -> bool:
+    """Whether this version is in publication on some day on or after it was written."""
+    return PUBLICATIONS[object_type].shown_on_or_after(body, day_of(body["updated_at"]))
+
+
+async def _first_could_show(conn: Conn, versions: list[_Version]) -> dict[tuple[str, str], int]:
+    """For the records and listings of ``versions``: the lowest log index below theirs of
+    a version that could be in publication (one statement for the page)."""
+    if not versions:
+        return {}
+    rows = await conn.fetch(
+        "SELECT log_index, object_type, object_id, body FROM tlog_objects"
+        " WHERE object_type = ANY($1::text[]) AND object_id = ANY($2::text[]) AND log_index < $3"
+        " ORDER BY log_index",
+        list({t for t, _, _, _ in versions}),
+        list({i for _, i, _, _ in versions}),
+        max(index for _, _, index, _ in versions),
+    )
+    first: dict[tuple[str, str], int] = {}
+    for row in rows:
+        key = (row["object_type"], row["object_id"])
+        if key not in first and _could_show(key[0], msgspec.json.decode(row["body"])):
+            first[key] = row["log_index"]
+    return first
+
+
+class _Profile(msgspec.Struct):
+    affiliations: list[BureauAffiliation]
+    records: list[BureauRecord]
+    listings: list[BureauListing]
+
+
+async def _current_profiles(
+    conn: Conn, on: date, people: list[uuid.UUID], size: int
+) -> dict[uuid.UUID, _Profile]:
+    """The people's lists as their profiles show them on ``on`` (the same SQL), without
+    items whose version is not yet in the served tree (its own leaf will bring them)."""
+    if not people:
+        return {}
+    out: dict[uuid.UUID, _Profile] = {}
+    for row in await conn.fetch(profile_sql.LISTS, on, people):
+        lists = _Profile(
+            affiliations=msgspec.json.decode(row["affiliations"], type=list[BureauAffiliation]),
+            records=msgspec.json.decode(row["records"], type=list[BureauRecord]),
+            listings=msgspec.json.decode(row["listings"], type=list[BureauListing]),
+        )
+        lists.affiliations = [a for a in lists.affiliations if a.log_index < size]
+        lists.records = [r for r in lists.records if r.log_index < size]
+        lists.listings = [b for b in lists.listings if b.log_index < size]
+        out[row["id"]] = lists
+    return out
+
+
+def _profile_items(index: int, subject_id: uuid.UUID, lists: _Profile) -> list[FeedItem]:
+    """A re-announced profile: its items, all at the subject version's ``index``."""
+    items = [
+        FeedItem(log_index=index, op="upsert", object_type="affiliation", object_id=a.id,
+                 subject_id=subject_id, affiliation=a)
+        for a in lists.affiliations
+    ]
+    items += [
+        FeedItem(log_index=index, op="upsert", object_type="credit_record", object_id=r.id,
+                 subject_id=subject_id, record=r)
+        for r in lists.records
+    ]
+    items += [
+        FeedItem(log_index=index, op="upsert", object_type="blacklist_entry", object_id=b.id,
+                 subject_id=subject_id, listing=b)
+        for b in lists.listings
+    ]
+    return items
+
+
 async def read_changes(services: Services, since: str | None, limit: int) -> ChangePage:
     start = decode_cursor(since) if since else 0
     on = today(services.clock)
+    reader = SubjectReader(services, on)
     async with services.pool.acquire() as conn:
         size: int = await conn.fetchval("SELECT size FROM tlog_head") or 0
         committed = await committed_leaf_count(conn)
@@ -156,29 +257,59 @@ async def read_changes(services: Services, since: str | None, limit: int) -> Cha
             " WHERE id = ANY($1::uuid[]) AND kind = 'practitioner'",
             subject_ids,
         )
-    reader = SubjectReader(services, on)
-    minors = {p["id"] for p in people if reader.is_minor(p)}
+        minors = {p["id"] for p in people if reader.is_minor(p)}
+        adults = {p["id"] for p in people} - minors
+        told = [
+            (index, object_type, object_id, body)
+            for index, object_type, object_id, body in decoded
+            if _subject_of(object_type, object_id, body) not in minors
+        ]
+        # Records and listings not in publication whose own version never could be:
+        # whether an earlier version could decides between delete and nothing.
+        undecided: list[_Version] = [
+            (object_type, object_id, index, body)
+            for index, object_type, object_id, body in told
+            if object_type in PUBLICATIONS
+            and body["version"] > 1
+            and not PUBLICATIONS[object_type].shown(body, on)
+            and not _could_show(object_type, body)
+        ]
+        first_could = await _first_could_show(conn, undecided)
+        again = {
+            uuid.UUID(object_id)
+            for _, object_type, object_id, body in told
+            if object_type == "subject" and body["version"] > 1 and uuid.UUID(object_id) in adults
+        }
+        profiles = await _current_profiles(conn, on, list(again), size)
     items: list[FeedItem] = []
-    for index, object_type, object_id, body in decoded:
+    for index, object_type, object_id, body in told:
         subject_id = _subject_of(object_type, object_id, body)
         item = FeedItem(
             log_index=index,
-            op="delete",
+            op="upsert",
             object_type=object_type,
             object_id=uuid.UUID(object_id),
             subject_id=subject_id,
         )
-        if subject_id not in minors:
-            if object_type == "subject":
-                item.subject = reader.view(body)
-            elif object_type == "affiliation":
-                item.affiliation = affiliation_view(body)
-            elif object_type == "credit_record" and record_visible(body, on):
+        if object_type == "subject":
+            item.subject = reader.view(body)
+            items.append(item)
+            if subject_id in profiles and body["version"] > 1:
+                items += _profile_items(index, subject_id, profiles[subject_id])
+            continue
+        if object_type == "affiliation":
+            item.affiliation = affiliation_view(body)
+        elif PUBLICATIONS[object_type].shown(body, on):
+            if object_type == "credit_record":
                 item.record = record_view(body)
-            elif object_type == "blacklist_entry" and listing_visible(body, on):
+            else:
                 item.listing = listing_view(body)
-            if item.subject or item.affiliation or item.record or item.listing:
-                item.op = "upsert"
+        elif _could_show(object_type, body) or first_could.get(
+            (object_type, object_id), index
+        ) < index:
+            item.op = "delete"
+        else:
+            continue  # never disclosed: not even its id
         items.append(item)
     more = len(rows) == limit
     next_index = rows[-1]["log_index"] + 1 if more else size

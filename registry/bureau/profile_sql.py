@@ -28,6 +28,7 @@ from typing import get_args, get_type_hints
 import msgspec
 
 from registry.bureau.views import BureauAffiliation, BureauListing, BureauRecord, BureauSubject
+from registry.domain.disclosure import LISTINGS, RECORDS
 
 
 def _json_columns(struct: type[msgspec.Struct]) -> str:
@@ -46,27 +47,18 @@ def _json_list(struct: type[msgspec.Struct], source: str, order: str) -> str:
     return f"(SELECT convert_to({as_json}, 'UTF8') FROM {items})"  # noqa: S608 - fixed names
 
 
-# The visibility rules are views.record_visible and views.listing_visible, in SQL.
-_VISIBLE_RECORDS = (
-    "credit_records WHERE subject_id = s.id AND status = 'published'"
-    " AND publicity_start <= $1 AND (publicity_end IS NULL OR publicity_end > $1)"
-)
-_VISIBLE_LISTINGS = (
-    "blacklist_entries WHERE subject_id = s.id AND state = 'listed'"
-    " AND (listed_on IS NULL OR listed_on <= $1)"
-    " AND (planned_removal_on IS NULL OR planned_removal_on > $1)"
-)
-# The first day after $1 on which an item of the subject enters or leaves publicity:
+# In publication on $1 (registry.domain.disclosure): the records and listings a profile shows.
+_VISIBLE_RECORDS = f"credit_records WHERE subject_id = s.id AND {RECORDS.shown_sql('$1')}"
+_VISIBLE_LISTINGS = f"blacklist_entries WHERE subject_id = s.id AND {LISTINGS.shown_sql('$1')}"
+# The first day after $1 on which an item of the subject enters or leaves publication:
 # lists computed for $1 hold until then (NULL: until a write changes them).
 _NEXT_CHANGE = (
-    "(SELECT min(d) FROM ("
-    " SELECT CASE WHEN publicity_start > $1 THEN publicity_start ELSE publicity_end END AS d"
-    " FROM credit_records WHERE subject_id = s.id AND status = 'published'"
-    " AND (publicity_start > $1 OR publicity_end > $1)"
+    "(SELECT min(d) FROM ("  # noqa: S608 - fixed text
+    f" SELECT {RECORDS.change_day_sql('$1')} AS d FROM credit_records"
+    f" WHERE subject_id = s.id AND {RECORDS.changes_after_sql('$1')}"
     " UNION ALL"
-    " SELECT CASE WHEN listed_on > $1 THEN listed_on ELSE planned_removal_on END"
-    " FROM blacklist_entries WHERE subject_id = s.id AND state = 'listed'"
-    " AND (listed_on > $1 OR planned_removal_on > $1)) b)"
+    f" SELECT {LISTINGS.change_day_sql('$1')} FROM blacklist_entries"
+    f" WHERE subject_id = s.id AND {LISTINGS.changes_after_sql('$1')}) b)"
 )
 _LISTS = {
     "affiliations": _json_list(
@@ -75,6 +67,13 @@ _LISTS = {
     "records": _json_list(BureauRecord, _VISIBLE_RECORDS, "x.decision_date DESC, x.id DESC"),
     "listings": _json_list(BureauListing, _VISIBLE_LISTINGS, "x.id"),
 }
+# The lists of subjects $2 on day $1, built on the spot: the change feed re-announces a
+# person's profile with them (registry/bureau/feed.py), so they are the profile's own.
+LISTS = (
+    f"SELECT s.id, {_LISTS['affiliations']} AS affiliations, {_LISTS['records']} AS records,"  # noqa: S608 - fixed names
+    f" {_LISTS['listings']} AS listings FROM unnest($2::uuid[]) AS q (id)"
+    " JOIN subjects s ON s.id = q.id"
+)
 _HIT = "c.records IS NOT NULL AND c.as_of <= $1 AND (c.valid_until IS NULL OR $1 < c.valid_until)"
 # What the subject part is built from (views.SubjectReader), and how answers are matched.
 _SUBJECT = [

@@ -6,18 +6,12 @@ feed): both go through ``msgspec.convert`` of a plain mapping, so a version
 replayed from the feed and the same row read for a profile encode to the same
 bytes. That equality is what lets a bureau check its copy against a profile.
 
-Visibility is decided at the day of the read (``registry.clock.today``):
-
-- a credit record while ``status = 'published'`` and inside its half-open
-  publicity window ``[publicity_start, publicity_end)`` — so a record whose
-  window has ended is hidden before the expiry job writes ``record.expire``;
-- a blacklist entry while ``state = 'listed'`` and before ``planned_removal_on``;
-- subjects and affiliations always, except everything about a minor.
-
-Minors: nothing is published about them (DOMAIN.md). A practitioner whose
-GB 11643 number (resident ID, HMT residence permit, 18-character foreign
-permanent residence card) shows them under 18 on the day of the read is
-answered exactly like an unknown one (``not_found``; ``delete`` in the feed),
+What a bureau may see is ``registry.domain.disclosure`` (the audience table, the
+rule "in publication on day D", the minors rule), decided at the day of the read
+(``registry.clock.today``): records and listings while in publication; subjects
+and affiliations always; nothing at all about a minor. A practitioner who is a
+minor on the day of the read (any stored GB 11643 number, whatever its document
+type) is answered exactly like an unknown one (``not_found``; no item in the feed),
 so a bureau cannot even learn that a minor is registered.
 """
 
@@ -34,16 +28,14 @@ import msgspec
 from msgspec import Struct
 
 from registry.api.credit_schemas import RecordItems
-from registry.errors import InvalidInput
-from registry.identifiers import is_minor, mask_document_number
+from registry.domain.disclosure import is_minor_on
+from registry.identifiers import mask_document_number
 from registry.services import Services
 
 # Audited object types the bureau view is made of (the change feed's filter).
 FEED_TYPES = ("subject", "credit_record", "blacklist_entry", "affiliation")
-# Document types whose number carries the holder's birth date (GB 11643 layout).
 # A current row (profiles) or a decoded stored version (the feed).
 Row = Mapping[str, Any] | asyncpg.Record
-_BIRTH_DATE_DOCUMENTS = ("resident_id", "hmt_residence_permit", "foreign_permanent_residence")
 
 
 class BureauSubject(Struct, kw_only=True):
@@ -112,26 +104,6 @@ def _pick(data: Row, kind: type[Any]) -> Any:
     return msgspec.convert({f: data[f] for f in kind.__struct_fields__}, kind, strict=False)
 
 
-def _as_date(value: Any) -> date | None:
-    if value is None or isinstance(value, date):
-        return value
-    return date.fromisoformat(str(value))
-
-
-def record_visible(data: Row, on: date) -> bool:
-    if data["status"] != "published":
-        return False
-    start, end = _as_date(data["publicity_start"]), _as_date(data["publicity_end"])
-    return start is not None and start <= on and (end is None or on < end)
-
-
-def listing_visible(data: Row, on: date) -> bool:
-    if data["state"] != "listed":
-        return False
-    listed, until = _as_date(data["listed_on"]), _as_date(data["planned_removal_on"])
-    return (listed is None or listed <= on) and (until is None or on < until)
-
-
 def record_view(data: Row) -> BureauRecord:
     view: BureauRecord = _pick(data, BureauRecord)
     return view
@@ -171,15 +143,8 @@ class SubjectReader:
         return self._numbers[key]
 
     def is_minor(self, data: Row) -> bool:
-        number = self.number(data)
-        if number is None or data["document_type"] not in _BIRTH_DATE_DOCUMENTS:
-            return False
-        try:
-            return is_minor(number, self.on)
-        except InvalidInput:
-            # Old 15-character permanent residence cards carry no birth date; a birth
-            # date after today cannot be stored (validated on write).
-            return False
+        """``disclosure.is_minor_on`` the day of the read, for a subject row or body."""
+        return is_minor_on(self.number(data), self.on)
 
     def view(self, data: Row) -> BureauSubject:
         number = self.number(data)

@@ -4,7 +4,10 @@
 the scheduled task): every published record whose ``publicity_end`` has come
 becomes ``expired`` (``record.expire``), every listed entry whose
 ``planned_removal_on`` has come is removed with reason ``period_ended``
-(``blacklist.remove``). Each is its own audited change, so a crash mid-pass
+(``blacklist.remove``), and every practitioner recorded as a minor who has come
+of age is announced (``subject.came_of_age``, registry/coming_of_age.py; the
+scheduled task looks once a day). What is due is ``registry.domain.disclosure``'s
+``due_sql``. Each is its own audited change, so a crash mid-pass
 leaves the rest for the next pass; two passes racing on one row cannot both
 win (compare-and-set on version), the loser's 409 is skipped.
 """
@@ -14,19 +17,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass
+from datetime import date
 
 import structlog
 
 from registry.clock import today
+from registry.coming_of_age import announce_adults
 from registry.credit import blacklist as entries
 from registry.credit.common import update_versioned
+from registry.credit.ownership import SystemActor
 from registry.domain.blacklist import RemovalReason
+from registry.domain.disclosure import LISTINGS, RECORDS
 from registry.errors import Conflict
 from registry.services import Services
 from registry.tasks import stop_task
 
 log = structlog.get_logger(__name__)
-ACTOR = "system:expiry"
+SYSTEM = SystemActor("system:expiry")
+ACTOR = SYSTEM.actor
 DEFAULT_INTERVAL_S = 60.0
 _BATCH = 500
 
@@ -35,15 +43,20 @@ _BATCH = 500
 class ExpiryResult:
     records: int = 0
     listings: int = 0
+    adults: int = 0
 
 
-async def expire_once(services: Services, actor: str = ACTOR) -> ExpiryResult:
+async def expire_once(services: Services, actor: str = ACTOR, *, adults: bool = True) -> ExpiryResult:
+    """One pass; ``adults=False`` skips looking for practitioners who came of age (ages
+    change at midnight, so the scheduled task looks once a day)."""
+    # The system acts on every authority's decisions, as the publicity rules require.
+    who = SystemActor(actor)
     on = today(services.clock)
     result = ExpiryResult()
     while True:
         due = await services.pool.fetch(
-            "SELECT id, version, publicity_end FROM credit_records WHERE status = 'published'"
-            " AND publicity_end <= $1 ORDER BY publicity_end, id LIMIT $2", on, _BATCH)
+            f"SELECT id, version, publicity_end FROM credit_records WHERE {RECORDS.due_sql('$1')}"  # noqa: S608 - fixed text
+            " ORDER BY publicity_end, id LIMIT $2", on, _BATCH)
         for row in due:
             with contextlib.suppress(Conflict):
                 await update_versioned(
@@ -56,16 +69,19 @@ async def expire_once(services: Services, actor: str = ACTOR) -> ExpiryResult:
             break
     while True:
         listed = await services.pool.fetch(
-            "SELECT id FROM blacklist_entries WHERE state = 'listed' AND planned_removal_on <= $1"
+            f"SELECT id FROM blacklist_entries WHERE {LISTINGS.due_sql('$1')}"  # noqa: S608 - fixed text
             " ORDER BY planned_removal_on, id LIMIT $2", on, _BATCH)
         for row in listed:
             with contextlib.suppress(Conflict):
-                await entries.remove(services, actor, row["id"], RemovalReason.period_ended.value, None)
+                await entries.remove(services, who, row["id"], RemovalReason.period_ended.value, None)
                 result.listings += 1
         if len(listed) < _BATCH:
             break
-    if result.records or result.listings:
-        log.info("expiry_pass", records=result.records, listings=result.listings, day=on.isoformat())
+    if adults:
+        result.adults = await announce_adults(services, actor)
+    if result.records or result.listings or result.adults:
+        log.info("expiry_pass", records=result.records, listings=result.listings,
+                 adults=result.adults, day=on.isoformat())
     return result
 
 
@@ -89,9 +105,12 @@ class ExpiryTask:
         self._task = None
 
     async def _run(self) -> None:
+        looked: date | None = None  # the last day a pass looked for who came of age
         while True:
             try:
-                await expire_once(self.services)
+                day = today(self.services.clock)
+                await expire_once(self.services, adults=day != looked)
+                looked = day
             except asyncio.CancelledError:
                 raise
             except Exception:

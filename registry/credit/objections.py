@@ -21,13 +21,19 @@ from registry.clock import today
 from registry.credit import blacklist as entries
 from registry.credit import records
 from registry.credit.common import clean, fetch, list_keyset, update_versioned
+from registry.credit.ownership import (
+    Acting,
+    disclosed_to_bureaus,
+    entry_owners,
+    require_decider,
+)
 from registry.db.types import Conn, required
 from registry.db.writes import Written, audited_write, write_transaction
 from registry.domain import blacklist as bl_rules
 from registry.domain import objections as rules
 from registry.domain.blacklist import RemovalReason
 from registry.domain.objections import Objection, ObjectionFiler
-from registry.errors import Conflict, InvalidInput
+from registry.errors import Conflict, InvalidInput, NotFound
 from registry.services import Services
 
 TARGETS = ("credit_record", "blacklist_entry")
@@ -38,10 +44,23 @@ def objection_of(row: asyncpg.Record) -> Objection:
     return msgspec.convert({f: row[f] for f in Objection.__struct_fields__}, Objection)
 
 
+async def owners_of(services: Services, target_type: str, target: asyncpg.Record,
+                    conn: Conn) -> list[str]:
+    """The authorities answering for an objection's or repair's target (credit/ownership.py)."""
+    if target_type == "credit_record":
+        return [target["authority_code"]]
+    return await entry_owners(conn, list(target["record_ids"]))
+
+
 async def file(
-    services: Services, actor: str, role: str, target_type: str, target_id: uuid.UUID, grounds: str
+    services: Services, who: Acting, role: str, target_type: str, target_id: uuid.UUID,
+    grounds: str,
 ) -> tuple[Written, Written]:
-    """File an objection; returns (the objection, the target marked under objection)."""
+    """File an objection; returns (the objection, the target marked under objection).
+
+    Anyone with the right to object may file about any authority's decision; only one
+    objection per item is open at a time (409)."""
+    actor = who.actor
     if target_type not in TARGETS:
         raise InvalidInput("target_type", f"unknown target {target_type!r}", ", ".join(TARGETS))
     reason = clean(grounds, "grounds", required=True)
@@ -50,6 +69,8 @@ async def file(
     objection = rules.file_objection(on, services.policy, filer)
     async with write_transaction(services.pool) as conn:
         target = await fetch(services, target_type, target_id, conn)
+        if role == "bureau" and not await disclosed_to_bureaus(services, target_type, target, conn):
+            raise NotFound(f"no {target_type.replace('_', ' ')} with id {target_id}")
         if target["under_objection"]:
             raise Conflict(f"the {target_type.replace('_', ' ')} is already under objection; "
                            "wait for the pending objection's decision")
@@ -66,9 +87,14 @@ async def file(
             ))
             return row
 
-        filed = await audited_write(services.pool, services.clock, actor=actor,
-                                    action="objection.file", object_type="objection",
-                                    write=write, conn=conn)
+        try:
+            filed = await audited_write(services.pool, services.clock, actor=actor,
+                                        action="objection.file", object_type="objection",
+                                        write=write, conn=conn)
+        except asyncpg.UniqueViolationError:
+            # objections_one_pending: another filing won the race for this item.
+            raise Conflict(f"the {target_type.replace('_', ' ')} is already under objection; "
+                           "wait for the pending objection's decision") from None
         if target_type == "credit_record":
             if target["status"] == "revoked":
                 raise Conflict("the record is revoked; there is nothing left to object to")
@@ -80,9 +106,9 @@ async def file(
             state = entries.state_of(target)
             if state.state is bl_rules.BlacklistState.notified:
                 marked = await entries.step(
-                    services, actor, target_id, "blacklist.objection_filed",
+                    services, who, target_id, "blacklist.objection_filed",
                     lambda s: bl_rules.file_objection(s, on), extra={"under_objection": True},
-                    conn=conn)
+                    conn=conn, filing=True)
             elif state.state is bl_rules.BlacklistState.listed:
                 marked = await update_versioned(
                     services, actor=actor, action="blacklist.objection_filed",
@@ -96,7 +122,7 @@ async def file(
 
 async def decide(
     services: Services,
-    actor: str,
+    who: Acting,
     objection_id: uuid.UUID,
     *,
     upheld: bool,
@@ -119,23 +145,27 @@ async def decide(
     on = today(services.clock)
     async with write_transaction(services.pool) as conn:
         row = await fetch(services, "objection", objection_id, conn)
+        target_id = row["target_id"]
+        target = await fetch(services, row["target_type"], target_id, conn)
+        await require_decider(conn, who, await owners_of(services, row["target_type"], target, conn),
+                              f"the {row['target_type'].replace('_', ' ')} {target_id} objected to")
+        actor = who.actor
         decided = rules.decide(objection_of(row), on, upheld=upheld, note=note)
         written = await update_versioned(
             services, actor=actor, action="objection.decide", object_type="objection",
             object_id=objection_id, version=row["version"], conn=conn,
             changes={"state": decided.state.value, "decided_on": decided.decided_on,
                      "decision_note": decided.decision_note, "decision_action": action})
-        target_id = row["target_id"]
         target = await fetch(services, row["target_type"], target_id, conn)
         clear = {"under_objection": False}
         if row["target_type"] == "credit_record":
             if action == "revoke":
                 changed = await records.revoke_record(
-                    services, actor, target_id, target["version"],
+                    services, who, target_id, target["version"],
                     f"objection {objection_id} upheld", extra=clear, conn=conn)
             elif action == "correct":
                 changed = await records.correct_record(
-                    services, actor, target_id, target["version"], corrections or {},
+                    services, who, target_id, target["version"], corrections or {},
                     f"objection {objection_id} upheld", extra=clear, conn=conn)
             else:
                 changed = await update_versioned(
@@ -143,23 +173,24 @@ async def decide(
                     object_type="credit_record", object_id=target_id,
                     version=target["version"], changes=clear, conn=conn)
         else:
-            changed = await _settle_listing(services, actor, target, upheld, action, on, conn)
+            changed = await _settle_listing(services, who, target, upheld, action, on, conn)
     return written, changed
 
 
-async def _settle_listing(services: Services, actor: str, target: asyncpg.Record, upheld: bool,
+async def _settle_listing(services: Services, who: Acting, target: asyncpg.Record, upheld: bool,
                           action: str | None, on: date, conn: Conn) -> Written:
+    actor = who.actor
     state = entries.state_of(target)
     clear = {"under_objection": False}
     if state.state is bl_rules.BlacklistState.notified and state.pending_objection:
         return await entries.step(
-            services, actor, target["id"], "blacklist.objection_settled",
+            services, who, target["id"], "blacklist.objection_settled",
             lambda s: bl_rules.settle_objection(s, on, upheld=upheld), extra=clear, conn=conn)
     if upheld and state.state is bl_rules.BlacklistState.listed:
         reason = (RemovalReason.decision_revoked if action == "revoke"
                   else RemovalReason.decision_corrected)
         return await entries.step(
-            services, actor, target["id"], "blacklist.remove",
+            services, who, target["id"], "blacklist.remove",
             lambda s: bl_rules.remove(s, on, reason), extra=clear, conn=conn)
     return await update_versioned(
         services, actor=actor, action="blacklist.objection_settled",

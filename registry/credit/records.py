@@ -19,10 +19,11 @@ import asyncpg
 
 from registry.clock import today
 from registry.credit.common import clean, fetch, update_versioned
+from registry.credit.ownership import Acting, deciding_authority, require_decider
 from registry.db.types import Conn, required
 from registry.db.writes import Written, audited_write, write_transaction
 from registry.domain.publicity import Grade, PenaltyType, PublicityWindow, publicity_window
-from registry.errors import Conflict, InvalidInput
+from registry.errors import Conflict, Forbidden, InvalidInput
 from registry.identifiers import validate_credit_code
 from registry.services import Services
 
@@ -41,6 +42,8 @@ FIELDS = (
     *TEXT_FIELDS, "grade", "penalty_types", "fine_amount", "confiscation_amount",
     "decision_date", "valid_until", "authority_code", "source_code",
 )
+# The deciding authority is the recording token's (credit/ownership.py): never corrected.
+CORRECTABLE = tuple(f for f in FIELDS if f not in ("authority_code", "authority_name"))
 _PENALTY_REQUIRED = (
     "decision_number", "violation_type", "facts", "legal_basis", "penalty_content",
     "valid_until",
@@ -175,10 +178,42 @@ def _duplicate(error: asyncpg.UniqueViolationError) -> Conflict:
     )
 
 
+async def _in_the_name_of(services: Services, who: Acting, fields: dict[str, Any]) -> dict[str, Any]:
+    """``fields`` with the deciding authority filled in from the token: a body naming another
+    authority is refused (403, naming both); its registered name is what is stored."""
+    mine = deciding_authority(who)
+    registered = await services.pool.fetchrow(
+        "SELECT code, name FROM authorities WHERE code = $1", mine
+    )
+    if registered is None:  # the foreign key makes this unreachable; say so if it ever is
+        raise Forbidden(f"this token's authority {mine} is not registered")
+    named = fields.get("authority_code")
+    if named is not None and named.strip():
+        code = validate_credit_code(named, "authority_code")
+        if code != mine:
+            raise Forbidden(
+                f"authority_code names {code}, but this token records decisions of "
+                f"{registered['name']} ({mine}); a record is always in the name of the "
+                "token's authority (omit authority_code, or use a token of that authority)",
+                owner=code,
+                acting_for=mine,
+            )
+    name = fields.get("authority_name")
+    if name is not None and name.strip() and name.strip() != registered["name"]:
+        raise InvalidInput(
+            "authority_name",
+            f"is not the registered name of authority {mine}",
+            f"{registered['name']} (or omit authority_name)",
+        )
+    return {**fields, "authority_code": mine, "authority_name": registered["name"]}
+
+
 async def create_record(
-    services: Services, actor: str, subject_id: uuid.UUID, fields: dict[str, Any]
+    services: Services, who: Acting, subject_id: uuid.UUID, fields: dict[str, Any]
 ) -> Written:
     on = today(services.clock)
+    fields = await _in_the_name_of(services, who, fields)
+    actor = who.actor
     exists = await services.pool.fetchval("SELECT 1 FROM subjects WHERE id = $1", subject_id)
     if not exists:
         raise InvalidInput("subject_id", "no such subject", "the id of a registered subject")
@@ -212,7 +247,7 @@ async def get_record(services: Services, record_id: uuid.UUID) -> asyncpg.Record
 
 async def correct_record(
     services: Services,
-    actor: str,
+    who: Acting,
     record_id: uuid.UUID,
     version: int,
     changes: dict[str, Any],
@@ -221,15 +256,26 @@ async def correct_record(
     extra: dict[str, Any] | None = None,
     conn: Conn | None = None,
 ) -> Written:
-    """A new version of the record with ``changes``; publicity recomputed. Revoked: 409."""
+    """A new version of the record with ``changes``; publicity recomputed. Revoked: 409.
+
+    Blacklist entries resting on the record end in the same transaction when the
+    correction leaves it no longer a basis for listing (downgraded from serious).
+    """
+    from registry.credit.blacklist import end_entries_without_basis  # builds on records
+
+    if conn is None:
+        async with write_transaction(services.pool) as own:
+            return await correct_record(services, who, record_id, version, changes, note,
+                                        extra=extra, conn=own)
     current = await fetch(services, "credit_record", record_id, conn)
+    await require_decider(conn, who, [current["authority_code"]], f"record {record_id}")
     if current["status"] == "revoked":
         raise Conflict(f"record {record_id} is revoked; a revoked record cannot be corrected")
-    unknown = set(changes) - set(FIELDS)
+    unknown = set(changes) - set(CORRECTABLE)
     if unknown:
-        raise InvalidInput(sorted(unknown)[0], "cannot be corrected", ", ".join(FIELDS))
+        raise InvalidInput(sorted(unknown)[0], "cannot be corrected", ", ".join(CORRECTABLE))
     if not changes:
-        raise InvalidInput("body", "no field to correct", ", ".join(FIELDS))
+        raise InvalidInput("body", "no field to correct", ", ".join(CORRECTABLE))
     on = today(services.clock)
     merged = {name: current[name] for name in FIELDS}
     merged["record_kind"] = current["record_kind"]
@@ -247,16 +293,18 @@ async def correct_record(
     values["correction_note"] = clean(note, "note")
     values.update(extra or {})
     try:
-        return await update_versioned(
-            services, actor=actor, action="record.correct", object_type="credit_record",
+        written = await update_versioned(
+            services, actor=who.actor, action="record.correct", object_type="credit_record",
             object_id=record_id, version=version, changes=values, conn=conn,
         )
     except asyncpg.UniqueViolationError as error:
         raise _duplicate(error) from None
+    await end_entries_without_basis(services, who, record_id, conn)
+    return written
 
 
 async def revoke_record(
-    services: Services, actor: str, record_id: uuid.UUID, version: int, reason: str,
+    services: Services, who: Acting, record_id: uuid.UUID, version: int, reason: str,
     *, extra: dict[str, Any] | None = None, conn: Conn | None = None,
 ) -> Written:
     """Take the record out of publication at once (its decision was revoked); kept for regulators.
@@ -264,22 +312,23 @@ async def revoke_record(
     Blacklist entries resting on the record end in the same transaction (removed if
     listed, withdrawn if only proposed): the list must never outlive its basis.
     """
-    from registry.credit.blacklist import end_entries_resting_on  # blacklist builds on records
+    from registry.credit.blacklist import end_entries_without_basis  # blacklist builds on records
 
     if conn is None:
         async with write_transaction(services.pool) as own:
-            return await revoke_record(services, actor, record_id, version, reason,
+            return await revoke_record(services, who, record_id, version, reason,
                                        extra=extra, conn=own)
     current = await fetch(services, "credit_record", record_id, conn)
+    await require_decider(conn, who, [current["authority_code"]], f"record {record_id}")
     if current["status"] == "revoked":
         raise Conflict(f"record {record_id} is already revoked")
     written = await update_versioned(
-        services, actor=actor, action="record.revoke", object_type="credit_record",
+        services, actor=who.actor, action="record.revoke", object_type="credit_record",
         object_id=record_id, version=version, conn=conn,
         changes={"status": "revoked", "publication_ended_on": today(services.clock),
                  "status_reason": clean(reason, "reason", required=True), **(extra or {})},
     )
-    await end_entries_resting_on(services, actor, record_id, conn)
+    await end_entries_without_basis(services, who, record_id, conn)
     return written
 
 

@@ -18,6 +18,8 @@ from registry.clock import today
 from registry.credit import blacklist as entries
 from registry.credit import records
 from registry.credit.common import clean, fetch, list_keyset, update_versioned
+from registry.credit.objections import owners_of
+from registry.credit.ownership import Acting, disclosed_to_bureaus, require_decider
 from registry.db.types import Conn, required
 from registry.db.writes import Written, audited_write, write_transaction
 from registry.domain import blacklist as bl_rules
@@ -25,7 +27,7 @@ from registry.domain import repair as rules
 from registry.domain.blacklist import RemovalReason
 from registry.domain.publicity import PublicityWindow
 from registry.domain.repair import RepairApplication, RepairRoute
-from registry.errors import Conflict, InvalidInput
+from registry.errors import Conflict, InvalidInput, NotFound
 from registry.services import Services
 
 TARGETS = ("credit_record", "blacklist_entry")
@@ -49,12 +51,17 @@ def _window(services: Services, target_type: str, target: asyncpg.Record) -> tup
     return RepairRoute.blacklist_removal, bl_rules.listing_window(state, services.policy)
 
 
-async def apply(services: Services, actor: str, target_type: str, target_id: uuid.UUID,
+async def apply(services: Services, who: Acting, target_type: str, target_id: uuid.UUID,
                 grounds: str) -> Written:
+    actor = who.actor
     if target_type not in TARGETS:
         raise InvalidInput("target_type", f"unknown target {target_type!r}", ", ".join(TARGETS))
     reason = clean(grounds, "grounds", required=True)
     target = await fetch(services, target_type, target_id)
+    if who.role == "bureau" and not await disclosed_to_bureaus(
+        services, target_type, target, services.pool
+    ):
+        raise NotFound(f"no {target_type.replace('_', ' ')} with id {target_id}")
     route, window = _window(services, target_type, target)
     application = rules.apply_for_repair(route, window, today(services.clock))
     repair_id = uuid.uuid4()
@@ -75,9 +82,11 @@ async def apply(services: Services, actor: str, target_type: str, target_id: uui
         raise Conflict("a repair application for this item is already pending") from None
 
 
-async def decide(services: Services, actor: str, repair_id: uuid.UUID, *, approve: bool,
+async def decide(services: Services, who: Acting, repair_id: uuid.UUID, *, approve: bool,
                  note: str | None) -> tuple[Written, Written | None]:
-    """Approve (ends publication now) or reject; returns (the repair, the target's change)."""
+    """Approve (ends publication now) or reject; returns (the repair, the target's change).
+    Only the authority answering for the target decides (403)."""
+    actor = who.actor
     on = today(services.clock)
     async with write_transaction(services.pool) as conn:
         row = await fetch(services, "repair", repair_id, conn)
@@ -85,6 +94,9 @@ async def decide(services: Services, actor: str, repair_id: uuid.UUID, *, approv
             {f: row[f] for f in RepairApplication.__struct_fields__}, RepairApplication)
         decided = rules.approve(current, on, note) if approve else rules.reject(current, on, note)
         target = await fetch(services, row["target_type"], row["target_id"], conn)
+        await require_decider(
+            conn, who, await owners_of(services, row["target_type"], target, conn),
+            f"the {row['target_type'].replace('_', ' ')} {row['target_id']} to repair")
         if approve:
             # Publication may have ended by itself since the application.
             _window(services, row["target_type"], target)
@@ -102,7 +114,7 @@ async def decide(services: Services, actor: str, repair_id: uuid.UUID, *, approv
                 object_id=row["target_id"], version=target["version"], changes=changes, conn=conn)
         elif approve:
             changed = await entries.step(
-                services, actor, row["target_id"], "blacklist.remove",
+                services, who, row["target_id"], "blacklist.remove",
                 lambda s: bl_rules.remove(s, on, RemovalReason.credit_repair_approved), conn=conn)
     return written, changed
 

@@ -36,6 +36,7 @@ TABLE_OF: dict[str, str] = {
     "blacklist_entry": "blacklist_entries",
     "objection": "objections",
     "repair": "repairs",
+    "authority": "authorities",
 }
 
 # What a writer stores in ``log_index`` before ``record`` knows the real index.

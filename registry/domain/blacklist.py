@@ -71,6 +71,18 @@ class BlacklistEntryState(msgspec.Struct, frozen=True, kw_only=True):
     pending_objection: bool = False
 
 
+def basis_holds(grade: str | None, status: str) -> bool:
+    """Whether a credit record can carry a listing: a serious decision still in force.
+
+    An entry may be proposed, listed and stay listed only while every record it rests
+    on holds (a listing's stated basis must be true). A revocation, or a correction or
+    upheld objection that downgrades the record, ends the entries resting on it
+    (registry/credit/blacklist.py ``end_entries_without_basis``). The end of the
+    record's own publicity does not: the listing has its own period.
+    """
+    return grade == Grade.serious.value and status != "revoked"
+
+
 def check_listing_basis(records_grades: Sequence[Grade]) -> None:
     """Refuse a listing that does not rest on at least one serious record."""
     if not any(Grade(g) is Grade.serious for g in records_grades):
@@ -235,12 +247,24 @@ def withdraw(entry: BlacklistEntryState, on: date, reason: str) -> BlacklistEntr
 
 
 def is_listed(entry: BlacklistEntryState, today: date) -> bool:
-    """Whether the entry is publicly listed on ``today``: ``listed_on <= today <`` removal."""
-    if entry.listed_on is None or entry.planned_removal_on is None:
+    """Whether the entry is publicly listed on ``today``: ``listed_on <= today <`` removal.
+
+    Only a listed entry (or one removed after ``today``) is: a proposal, a notice or a
+    withdrawn proposal never is, whatever dates it holds. No planned removal means
+    listed until removed. The domain's statement of the rule that
+    ``registry.domain.disclosure.LISTINGS`` derives its SQL and Python forms from
+    (tests/test_disclosure_rule.py checks they agree).
+    """
+    if entry.state not in (BlacklistState.listed, BlacklistState.removed):
+        return False
+    if entry.state == BlacklistState.removed and entry.removed_on is None:
+        return False
+    if entry.listed_on is None:
         return False
     if entry.removed_on is not None and today >= entry.removed_on:
         return False
-    return entry.listed_on <= today < entry.planned_removal_on
+    until = entry.planned_removal_on
+    return entry.listed_on <= today and (until is None or today < until)
 
 
 def listing_window(entry: BlacklistEntryState, policy: Policy) -> PublicityWindow:

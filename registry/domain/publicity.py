@@ -173,17 +173,23 @@ def is_in_publication(
     window: PublicityWindow,
     today: date,
     *,
+    status: str = "published",
     revoked: bool = False,
     repaired_on: date | None = None,
 ) -> bool:
     """Whether the record is publicly shown on ``today``.
 
-    Shown when published and ``start <= today < latest_end``. A revoked decision is
-    never shown (the rules allow up to ``revocation_unpublish_deadline`` to take it
-    down; the registry does it at once). An approved credit repair ends publication
-    on the day it is approved: shown only while ``today < repaired_on``.
+    Shown when published and ``start <= today < latest_end`` (``date.max``: no end), and
+    while its ``status`` is still ``published``: an audited change to ``expired``,
+    ``revoked`` or ``repaired`` ends publication whatever the window says, and a
+    ``not_published`` record never starts. A revoked decision is never shown (the
+    rules allow up to ``revocation_unpublish_deadline`` to take it down; the registry
+    does it at once). An approved credit repair ends publication on the day it is
+    approved: shown only while ``today < repaired_on``. This is the domain's statement
+    of the rule that ``registry.domain.disclosure.RECORDS`` derives its SQL and
+    Python forms from; tests/test_disclosure_rule.py checks they agree.
     """
-    if not window.published or revoked:
+    if not window.published or revoked or status != "published":
         return False
     if repaired_on is not None and today >= repaired_on:
         return False

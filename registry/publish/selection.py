@@ -1,26 +1,25 @@
-"""THE rule of what is public, and the public shape of each item.
+"""The public shape of each item, and the public half of the disclosure gate.
 
-Every public surface (feed, web page, exports) reads through this module, so
-there is one answer to "is this shown today":
+Every public surface (feed, web page, exports) reads through this module. What is
+shown, and when, is ``registry.domain.disclosure`` (the one statement of the rule
+"in publication on day D", of the minors rule and of what each audience sees); this
+module applies it to the public's queries:
 
-- a credit record is shown on day ``d`` when ``status = 'published'`` and
-  ``publicity_start <= d < publicity_end`` (no end: shown until its status
-  changes). Revoked, repaired, expired and never-published records are not.
-  The date test is part of the query, so a record whose period ended is hidden
-  at midnight even if the expiry job has not yet written ``record.expire``;
-- a blacklist entry is shown when ``state = 'listed'`` and
-  ``listed_on <= d < planned_removal_on`` (no planned removal: until removed);
-- nothing is shown about a practitioner who is a minor on ``d`` (the birth
-  date in a GB 11643 document number); other document types carry no birth
-  date and are shown;
+- a credit record or blacklist entry is shown on day ``d`` when it is in
+  publication on ``d`` (``RECORD_PUBLIC``/``LISTING_PUBLIC``, derived from
+  ``disclosure.RECORDS``/``LISTINGS``). The date test is part of the query, so a
+  record whose period ended is hidden at midnight even if the expiry job has not
+  yet written ``record.expire``;
+- nothing is shown about a practitioner who is a minor on ``d``
+  (``disclosure.is_minor_on``: any stored GB 11643 number, whatever its document
+  type);
 - a practitioner's document number leaves only masked (``Policy.mask_*``);
   addresses, contacts and the legal representative's document number are never
   stored with an item here and never leave. Organisations show their credit code
   and the legal representative's name.
 
-The SQL half (``RECORD_PUBLIC``/``LISTING_PUBLIC``) runs in PostgreSQL; the
-minors half needs the decrypted number and runs in Python (``visible``). A
-caller must apply both: ``public_item`` returns None for a hidden row.
+The SQL half runs in PostgreSQL; the minors half needs the decrypted number and
+runs in Python (``SubjectView.visible``). A caller must apply both.
 
 Day ``d`` is always the registry's calendar day (Xining time) of the moment asked.
 """
@@ -30,18 +29,19 @@ from __future__ import annotations
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any, Final
 
 import asyncpg
 
+from registry.domain.disclosure import LISTINGS, RECORDS, XINING, day_of_sql, is_minor_on
+from registry.domain.disclosure import day_of as day_of  # the public surfaces' day
 from registry.errors import InvalidInput
-from registry.identifiers import DocumentType, is_minor, mask_document_number
+from registry.identifiers import DocumentType, mask_document_number
 from registry.services import Services
 
 OBJECTION_MARK: Final = "異議處理中"
-XINING = timedelta(hours=8)
 
 # Columns of the subject every public query joins in (never document_lookup).
 SUBJECT_COLUMNS: Final = (
@@ -50,32 +50,17 @@ SUBJECT_COLUMNS: Final = (
     " s.document_type AS subject_document_type, s.document_cipher AS subject_document_cipher"
 )
 
-# $1 is the day. Records: in publication by status AND by date.
-RECORD_PUBLIC: Final = (
-    "r.status = 'published' AND r.published AND r.publicity_start <= $1"
-    " AND (r.publicity_end IS NULL OR $1 < r.publicity_end)"
-)
-# Records whose publication was ended by an audited change (the feed's withdrawals),
-# and that were shown at some moment: not those recorded after their period ended.
-_CREATED_DAY: Final = "((r.created_at AT TIME ZONE 'UTC') + interval '8 hours')::date"
-RECORD_WITHDRAWN: Final = (
-    "r.published AND r.status IN ('expired', 'revoked', 'repaired')"
-    f" AND r.publication_ended_on >= GREATEST(r.publicity_start, {_CREATED_DAY})"
-    f" AND NOT (r.status = 'expired' AND r.publication_ended_on <= {_CREATED_DAY})"
-)
-LISTING_PUBLIC: Final = (
-    "b.state = 'listed' AND b.listed_on <= $1"
-    " AND (b.planned_removal_on IS NULL OR $1 < b.planned_removal_on)"
-)
-LISTING_WITHDRAWN: Final = "b.state = 'removed' AND b.listed_on IS NOT NULL"
+# $1 is the day: in publication on it (registry.domain.disclosure).
+RECORD_PUBLIC: Final = RECORDS.shown_sql("$1", "r")
+LISTING_PUBLIC: Final = LISTINGS.shown_sql("$1", "b")
+# The feed's withdrawals: publication ended by an audited change (expired, revoked,
+# repaired; removed) after the item was shown on some day since it was recorded, so
+# nothing recorded after its period ended, and no proposal, is ever announced.
+RECORD_WITHDRAWN: Final = RECORDS.withdrawn_sql(day_of_sql("r.created_at"), "r")
+LISTING_WITHDRAWN: Final = LISTINGS.withdrawn_sql(day_of_sql("b.created_at"), "b")
 
 RECORDS_FROM: Final = "credit_records r JOIN subjects s ON s.id = r.subject_id"
 LISTINGS_FROM: Final = "blacklist_entries b JOIN subjects s ON s.id = b.subject_id"
-
-
-def day_of(moment: datetime) -> date:
-    """The registry's calendar day (UTC+8) of an aware moment."""
-    return (moment.astimezone(UTC) + XINING).date()
 
 
 def start_of_day(day: date) -> datetime:
@@ -197,13 +182,7 @@ class SubjectView:
             return shared
         doc_type = row["subject_document_type"]
         number = self._services.pii.decrypt(doc_type, bytes(row["subject_document_cipher"]))
-        hidden = False
-        if doc_type in (DocumentType.RESIDENT_ID.value, DocumentType.HMT_RESIDENCE_PERMIT.value):
-            try:
-                hidden = is_minor(number, self._day)
-            except InvalidInput:
-                # Born after the day asked about: certainly not an adult then.
-                hidden = True
+        hidden = is_minor_on(number, self._day)
         policy = self._services.policy
         masked = mask_document_number(
             number, policy.mask_keep_head, policy.mask_keep_tail, policy.mask_char

@@ -39,6 +39,7 @@ import structlog
 import uvicorn
 
 from registry.api.app import create_app
+from registry.authorities import add_authority
 from registry.clock import SystemClock
 from registry.identifiers import uscc_check_character
 from registry.settings import Settings
@@ -138,8 +139,11 @@ async def main(writes: int, rows: int) -> None:
             await asyncio.sleep(0.05)
         pool = await asyncpg.create_pool(url, min_size=CLIENTS, max_size=CLIENTS)
         assert pool is not None
+        # The records below are in the name of authority code(1): the token's.
+        await add_authority(pool, SystemClock(), code=code(1), name="西寧市發改委",
+                            actor="admin:bench")
         token, _ = await issue_token(pool, SystemClock(), role="regulator", name="bench",
-                                     actor="admin:bench")
+                                     actor="admin:bench", authority_code=code(1))
         headers = {"Authorization": f"Bearer {token}"}
         limits = httpx.Limits(max_connections=CLIENTS)
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=headers,

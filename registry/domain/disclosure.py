@@ -1,0 +1,373 @@
+"""The disclosure gate: who may see what, and the one rule "in publication on day D".
+
+Every surface that discloses anything — the public page, feed and exports
+(``registry/publish/``), bureau profiles and the change feed (``registry/bureau/``),
+the expiry pass (``registry/credit/expiry.py``) — takes its rule from this module,
+in the form it needs (SQL over any table alias, or Python over a row or a stored
+version body). Nothing here does I/O. ``tests/test_disclosure_rule.py`` puts random
+items through every form and through the pure domain functions
+(``publicity.is_in_publication``, ``blacklist.is_listed``) and demands one answer.
+
+Audiences
+---------
+
+The reference for who sees what (the README links here; ``AUDIENCES`` holds the
+same as data):
+
+- **public** (no token): records and listings in publication on D, with their
+  雙公示 items and objection marks; document numbers masked; nothing about a
+  minor. Changes nothing. Through ``/public/`` (page, signed feed, exports).
+- **bureau** (bureau token): what the public sees, plus subjects, affiliations,
+  versions and log indexes; masked numbers; nothing about a minor (``not_found``,
+  no feed item). Files objections. Only through ``/v1/bureau/…``: a practitioner
+  query states a purpose, is recorded in ``bureau_access``, and is rate-limited.
+- **regulator of the deciding authority**: everything about its own decisions —
+  every state and version, proposals, notices, objections, minors; clear numbers
+  on single reads. Records, corrects and revokes its decisions; proposes, lists and
+  removes its entries.
+- **other regulators**: read everything, as above; write only their own
+  authority's decisions.
+- **admin** (admin token): API tokens and authorities; no personal data at all.
+
+"In publication on day D"
+-------------------------
+
+An item is in publication on D when its table's disclosed state holds and D is in
+its half-open window ``[start, end)`` (``end`` NULL: no end; ``start`` NULL: not
+yet, so never):
+
+- a credit record: ``status = 'published' AND published AND publicity_start <= D
+  AND (publicity_end IS NULL OR D < publicity_end)``;
+- a blacklist entry: ``state = 'listed' AND listed_on <= D AND
+  (planned_removal_on IS NULL OR D < planned_removal_on)``. A proposal, a notice
+  or a withdrawn proposal is never disclosed.
+
+The date test is part of the rule, so an item leaves at midnight of its end even
+before the expiry pass records it; the pass then records what is *due*: still in
+the disclosed state with its end reached (``due_sql``/``due``). ``RECORDS`` and
+``LISTINGS`` state the rule as data (the column names); every form is derived:
+
+- ``shown_sql``/``shown``: the rule itself;
+- ``due_sql``/``due``: its complement through the end, what expiry writes down;
+- ``change_day_sql``/``changes_after_sql``/``next_change``: the first day after D
+  on which the answer may change (how long a computed answer holds);
+- ``shown_on_or_after``: whether the item, as this version holds it, is in
+  publication on some day on or after a given day (the change feed's "might a
+  reader hold it?");
+- ``withdrawn_sql``/``withdrawn``: the item's disclosure was ended by an audited
+  change (expired, revoked, repaired; removed) after it had been shown on some day
+  from ``first`` (the public feed's withdrawal events).
+
+Minors
+------
+
+Nothing about a practitioner who is a minor on D reaches the public or a bureau.
+A stored number counts if it is an 18-character GB 11643 number (a valid check
+character and a real birth date: ``identifiers.birth_date_of_resident_id``),
+*whatever its document type*, so a resident-ID number recorded under ``other``
+protects its holder too; a birth date after D counts as a minor. Other numbers
+carry no birth date. ``is_minor_on`` is that rule; ``adult_from`` the first day it
+stops holding. That day the expiry pass writes ``subject.came_of_age``
+(registry/coming_of_age.py), and the change feed then brings the person's whole
+profile to bureaus (registry/bureau/feed.py).
+
+Day D is always the registry's calendar day (Xining, UTC+8) of the moment asked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Any, Final
+
+from registry.errors import InvalidInput
+from registry.identifiers import birth_date_of_resident_id
+
+# --- Audiences --------------------------------------------------------------------
+
+
+class Audience(StrEnum):
+    PUBLIC = "public"
+    BUREAU = "bureau"
+    DECIDING_REGULATOR = "deciding_regulator"
+    OTHER_REGULATOR = "other_regulator"
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True)
+class Sight:
+    """What one audience may see and do (the table in the module docstring)."""
+
+    sees: str
+    # How a practitioner's document number reaches it: "masked", "clear" or "none".
+    numbers: str
+    # Whether anything about a minor reaches it (ids included).
+    minors: bool
+    may_change: str
+    through: str
+
+
+AUDIENCES: Final[Mapping[Audience, Sight]] = MappingProxyType({
+    Audience.PUBLIC: Sight(
+        sees="records and listings in publication on the day, with their 雙公示 items and "
+        "objection marks",
+        numbers="masked",
+        minors=False,
+        may_change="nothing",
+        through="/public/ (page, signed feed, exports); no token",
+    ),
+    Audience.BUREAU: Sight(
+        sees="what the public sees, plus subjects, affiliations, versions, log indexes",
+        numbers="masked",
+        minors=False,
+        may_change="files objections",
+        through="/v1/bureau/… only: practitioner queries state a purpose, are recorded in "
+        "bureau_access and rate-limited",
+    ),
+    Audience.DECIDING_REGULATOR: Sight(
+        sees="everything about its own decisions: every state and version, proposals, "
+        "notices, objections",
+        numbers="clear",
+        minors=True,
+        may_change="records, corrects and revokes its decisions; proposes, lists and removes "
+        "its entries; settles objections to them",
+        through="/v1/… with a regulator token of that authority",
+    ),
+    Audience.OTHER_REGULATOR: Sight(
+        sees="everything, read only",
+        numbers="clear",
+        minors=True,
+        may_change="only their own authority's decisions",
+        through="/v1/… with a regulator token of another authority",
+    ),
+    Audience.ADMIN: Sight(
+        sees="API tokens and authorities; no personal data",
+        numbers="none",
+        minors=False,
+        may_change="issues and revokes tokens, registers authorities",
+        through="/v1/admin/…",
+    ),
+})
+
+
+# --- Days -------------------------------------------------------------------------
+
+XINING: Final = timedelta(hours=8)
+
+
+def day_of(moment: datetime | str) -> date:
+    """The registry's calendar day (UTC+8) of an aware moment, or of its RFC 3339 text
+    (as a stored version body holds ``updated_at``)."""
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    if moment.tzinfo is None:
+        raise ValueError("day_of needs an aware moment")
+    return (moment.astimezone(UTC) + XINING).date()
+
+
+def day_of_sql(column: str) -> str:
+    """``day_of`` in SQL, for a timestamptz column."""
+    return f"(({column} AT TIME ZONE 'UTC') + interval '8 hours')::date"
+
+
+def _date(value: Any) -> date | None:
+    """A date column's value as a row holds it (date) or a stored body does (ISO text)."""
+    if value is None or (isinstance(value, date) and not isinstance(value, datetime)):
+        return value
+    if isinstance(value, str):
+        return date.fromisoformat(value)
+    raise TypeError(f"expected a date, ISO text or None, got {type(value).__name__}")
+
+
+# --- The rule ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Publication:
+    """When one kind of item is in publication on day D, stated over its columns.
+
+    Every ``*_sql`` method returns a condition or expression for a WHERE or SELECT
+    list: ``alias`` qualifies the columns (``"r"`` → ``r.status``; empty: unqualified)
+    and ``day`` is the SQL of day D (a parameter such as ``$1``, or a column). The
+    conditions are two-valued (never NULL) when the state and flag columns are NOT
+    NULL, so they can be selected as well as filtered on. The Python forms take a
+    mapping with the same column names: a database row, or a stored version body
+    whose dates are ISO text.
+    """
+
+    object_type: str
+    table: str
+    state: str
+    # The state value in which an item is disclosed.
+    disclosed: str
+    # States an audited change moves a disclosed item to when its disclosure ends.
+    ended: tuple[str, ...]
+    # A boolean column that must also hold (records: whether the window is published).
+    flag: str | None
+    start: str
+    end: str
+    # The day the audited change ended the disclosure.
+    ended_on: str
+
+    # --- SQL ---
+
+    def _in_state(self, a: str, states: tuple[str, ...]) -> str:
+        values = ", ".join(f"'{s}'" for s in states)
+        state = f"{a}{self.state} = {values}" if len(states) == 1 else f"{a}{self.state} IN ({values})"
+        return f"{state} AND {a}{self.flag}" if self.flag else state
+
+    def shown_sql(self, day: str = "$1", alias: str = "") -> str:
+        """In publication on ``day``."""
+        a = f"{alias}." if alias else ""
+        # Each ``IS NOT NULL`` keeps the condition two-valued where a day may be NULL.
+        return (
+            f"{self._in_state(a, (self.disclosed,))} AND {a}{self.start} IS NOT NULL"
+            f" AND {a}{self.start} <= {day} AND ({a}{self.end} IS NULL OR {day} < {a}{self.end})"
+        )
+
+    def due_sql(self, day: str = "$1", alias: str = "") -> str:
+        """Still in the disclosed state, its end reached on or before ``day``: what the expiry
+        pass moves out. The state test is the predicate of the partial indexes
+        ``credit_records_due`` and ``blacklist_due`` (schema/0002) that serve it; the flag is
+        not part of it (an unpublished window ends all the same)."""
+        a = f"{alias}." if alias else ""
+        return (
+            f"{a}{self.state} = '{self.disclosed}' AND {a}{self.end} IS NOT NULL"
+            f" AND {a}{self.end} <= {day}"
+        )
+
+    def changes_after_sql(self, day: str = "$1", alias: str = "") -> str:
+        """The answer of ``shown_sql`` changes on some day after ``day``."""
+        a = f"{alias}." if alias else ""
+        return (
+            f"{self._in_state(a, (self.disclosed,))}"
+            f" AND (({a}{self.start} IS NOT NULL AND {a}{self.start} > {day})"
+            f" OR ({a}{self.end} IS NOT NULL AND {a}{self.end} > {day}))"
+        )
+
+    def change_day_sql(self, day: str = "$1", alias: str = "") -> str:
+        """Where ``changes_after_sql`` holds: the first day after ``day`` the answer changes."""
+        a = f"{alias}." if alias else ""
+        return f"CASE WHEN {a}{self.start} > {day} THEN {a}{self.start} ELSE {a}{self.end} END"
+
+    def withdrawn_sql(self, first: str, alias: str = "") -> str:
+        """Its disclosure ended by an audited change, after it was shown on some day from
+        ``first`` (the SQL of a day, e.g. the day the item was created) to the day it ended."""
+        a = f"{alias}." if alias else ""
+        shown_from = f"GREATEST({a}{self.start}, {first})"
+        return (
+            f"{self._in_state(a, self.ended)} AND {a}{self.start} IS NOT NULL"
+            f" AND {a}{self.ended_on} IS NOT NULL AND {shown_from} <= {a}{self.ended_on}"
+            f" AND ({a}{self.end} IS NULL OR {shown_from} < {a}{self.end})"
+        )
+
+    # --- Python ---
+
+    def _holds(self, item: Mapping[str, Any], states: tuple[str, ...]) -> bool:
+        return item[self.state] in states and (self.flag is None or bool(item[self.flag]))
+
+    def shown(self, item: Mapping[str, Any], day: date) -> bool:
+        """In publication on ``day`` (``shown_sql``)."""
+        start, end = _date(item[self.start]), _date(item[self.end])
+        return (
+            self._holds(item, (self.disclosed,))
+            and start is not None
+            and start <= day
+            and (end is None or day < end)
+        )
+
+    def due(self, item: Mapping[str, Any], day: date) -> bool:
+        """``due_sql``."""
+        end = _date(item[self.end])
+        return item[self.state] == self.disclosed and end is not None and end <= day
+
+    def next_change(self, item: Mapping[str, Any], day: date) -> date | None:
+        """The first day after ``day`` on which ``shown`` may answer otherwise; None: never
+        (``changes_after_sql``/``change_day_sql``)."""
+        if not self._holds(item, (self.disclosed,)):
+            return None
+        start, end = _date(item[self.start]), _date(item[self.end])
+        if start is not None and start > day:
+            return start
+        if end is not None and end > day:
+            return end
+        return None
+
+    def shown_on_or_after(self, item: Mapping[str, Any], first: date) -> bool:
+        """``shown`` holds on some day on or after ``first``."""
+        start, end = _date(item[self.start]), _date(item[self.end])
+        return (
+            self._holds(item, (self.disclosed,))
+            and start is not None
+            and (end is None or max(start, first) < end)
+        )
+
+    def withdrawn(self, item: Mapping[str, Any], first: date) -> bool:
+        """``withdrawn_sql``."""
+        start, end = _date(item[self.start]), _date(item[self.end])
+        ended_on = _date(item[self.ended_on])
+        if not self._holds(item, self.ended) or start is None or ended_on is None:
+            return False
+        shown_from = max(start, first)
+        return shown_from <= ended_on and (end is None or shown_from < end)
+
+
+RECORDS: Final = Publication(
+    object_type="credit_record",
+    table="credit_records",
+    state="status",
+    disclosed="published",
+    ended=("expired", "revoked", "repaired"),
+    flag="published",
+    start="publicity_start",
+    end="publicity_end",
+    ended_on="publication_ended_on",
+)
+LISTINGS: Final = Publication(
+    object_type="blacklist_entry",
+    table="blacklist_entries",
+    state="state",
+    disclosed="listed",
+    ended=("removed",),
+    flag=None,
+    start="listed_on",
+    end="planned_removal_on",
+    ended_on="removed_on",
+)
+# By audited object type: the items that are disclosed only while in publication.
+PUBLICATIONS: Final[Mapping[str, Publication]] = MappingProxyType(
+    {p.object_type: p for p in (RECORDS, LISTINGS)}
+)
+
+
+# --- Minors -----------------------------------------------------------------------
+
+ADULT_AGE: Final = 18
+
+
+def adult_from(number: str | None) -> date | None:
+    """The first day the holder of ``number`` is an adult (their 18th birthday; 1 March for
+    someone born on 29 February), or None when the number carries no birth date.
+
+    Whatever the document type the number was stored under: any 18-character GB 11643
+    number counts.
+    """
+    if number is None:
+        return None
+    try:
+        born = birth_date_of_resident_id(number)
+    except InvalidInput:
+        return None
+    try:
+        return born.replace(year=born.year + ADULT_AGE)
+    except ValueError:  # 29 February, in a common year
+        return date(born.year + ADULT_AGE, 3, 1)
+
+
+def is_minor_on(number: str | None, day: date) -> bool:
+    """Whether the holder of ``number`` is a minor on ``day`` (born after it counts too)."""
+    first = adult_from(number)
+    return first is not None and day < first
