@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
@@ -66,7 +67,10 @@ async def _with_db(
             opened = None
             if pii_key != "check" or pii_key_given(settings):
                 # A refusal (KeyError_) reaches main(), which prints it without a traceback.
-                opened = await open_pii_cipher(conn, settings, create=create)
+                # "check" compares with a stored fingerprint and never records one.
+                opened = await open_pii_cipher(
+                    conn, settings, create=create, record=pii_key != "check"
+                )
         # stderr: stdout stays what the command prints (a token is its last line).
         if opened and opened.created:
             print(
@@ -134,6 +138,7 @@ async def _dev_regulator_token(settings: Settings, pool: asyncpg.Pool) -> int:
     development token is never minted again."""
     from registry.authorities import DEVELOPMENT_AUTHORITY, add_authority
     from registry.clock import SystemClock
+    from registry.errors import Conflict
     from registry.keys import load_log_key
     from registry.tlog.integrator import initialise_log, integrate_once
     from registry.tlog.startup import check_log_at_start
@@ -156,7 +161,9 @@ async def _dev_regulator_token(settings: Settings, pool: asyncpg.Pool) -> int:
     code, name = DEVELOPMENT_AUTHORITY
     clock = SystemClock()
     if not await pool.fetchval("SELECT EXISTS (SELECT 1 FROM authorities WHERE code = $1)", code):
-        await add_authority(pool, clock, code=code, name=name, actor=CLI_ACTOR)
+        # Two first starts at once: the other one registered it meanwhile, which is fine.
+        with contextlib.suppress(Conflict):
+            await add_authority(pool, clock, code=code, name=name, actor=CLI_ACTOR)
     token, _ = await issue_token(
         pool, clock, role="regulator", name="development regulator", actor=CLI_ACTOR,
         authority_code=code,
@@ -341,18 +348,16 @@ def cmd_authorities_add(args: argparse.Namespace) -> int:
 def cmd_authorities_deactivate(args: argparse.Namespace) -> int:
     from registry.authorities import deactivate_authority
     from registry.clock import SystemClock
-    from registry.errors import RegistryError
 
     settings = _settings()
 
     async def work(pool: asyncpg.Pool) -> int:
-        try:
-            written, refused = await deactivate_authority(
-                pool, SystemClock(), code=args.code, actor=CLI_ACTOR
-            )
-        except RegistryError as error:
-            print(f"registry: {error.detail}", file=sys.stderr)
+        done = await _write_and_integrate(settings, pool, lambda: deactivate_authority(
+            pool, SystemClock(), code=args.code, actor=CLI_ACTOR
+        ))
+        if done is None:
             return 2
+        written, refused = done
         print(f"deactivated authority {written.row['code']} (log entry {written.log_index}); "
               f"{len(refused)} regulator token(s) refused from now on")
         return 0

@@ -216,7 +216,9 @@ def _restore_hint(settings: Settings, stored: str) -> str:
     )
 
 
-async def open_pii_cipher(conn: Conn, settings: Settings, *, create: bool) -> PiiKey:
+async def open_pii_cipher(
+    conn: Conn, settings: Settings, *, create: bool, record: bool = True
+) -> PiiKey:
     """The personal-data cipher, refused unless it is the key this database's numbers are under.
 
     Needs the migrated schema. The database keeps the key's fingerprint (never the key):
@@ -227,6 +229,10 @@ async def open_pii_cipher(conn: Conn, settings: Settings, *, create: bool) -> Pi
       recorded only if it decrypts one of them, else refused;
     - not stored, no numbers: the key is recorded; with ``create`` (development keys, or
       `registry keys generate`) a missing key file is created first. Only here.
+
+    ``record=False`` (commands that only check a key they happen to find): compare with a
+    stored fingerprint, never store one, so a stray key on an administrator's machine
+    cannot become the database's key before `serve` runs with the real one.
 
     Raises ``KeyError_`` with a message for the operator. Two processes starting together on
     an empty database: on one key path the file is created by exactly one of them (the other
@@ -284,6 +290,8 @@ async def open_pii_cipher(conn: Conn, settings: Settings, *, create: bool) -> Pi
                     "it does not decrypt the document numbers this database holds; put the key "
                     f"they were encrypted under back at {path} or set REGISTRY_PII_KEY to it"
                 ) from None
+        if not record:
+            return PiiKey(cipher, given, created, False)
         recorded_now: str | None = await conn.fetchval(
             "INSERT INTO key_fingerprints (purpose, fingerprint) VALUES ($1, $2)"
             " ON CONFLICT (purpose) DO NOTHING RETURNING fingerprint",

@@ -34,18 +34,29 @@ CREATE INDEX api_tokens_by_authority ON api_tokens (authority_code) WHERE author
 -- A token's name is what people read in listings: unique among the live tokens of a
 -- role, so "which 'ndrc-desk' did this?" always has one answer. (The audit log names
 -- tokens by id, never by name.)
-DO $$
-DECLARE
-    clash record;
+--
+-- A trigger rather than a unique index: a database of the previous release may hold live
+-- tokens that share a name, and an index would make this migration fail, and with it
+-- every command, including the `registry keys revoke` that would resolve the clash. The
+-- trigger checks each token issued or renamed from now on; clashes already there stay
+-- until one of them is revoked (`registry keys list` shows them). A transaction-scoped
+-- advisory lock on (role, name) makes two concurrent issues of one name take turns, so the
+-- second sees the first; the error is a unique_violation like an index's (409 in the API).
+CREATE FUNCTION api_tokens_live_name_unique() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    SELECT role, name, count(*) AS n INTO clash FROM api_tokens WHERE revoked_at IS NULL
-        GROUP BY role, name HAVING count(*) > 1 LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION 'couldn''t make token names unique: % live % tokens are named %',
-            clash.n, clash.role, quote_literal(clash.name)
-            USING HINT = 'revoke all but one of them with `registry keys revoke TOKEN_ID` '
-                         '(see `registry keys list`), then start again';
+    IF NEW.revoked_at IS NULL AND (TG_OP = 'INSERT' OR NEW.name IS DISTINCT FROM OLD.name
+                                   OR NEW.role IS DISTINCT FROM OLD.role) THEN
+        PERFORM pg_advisory_xact_lock(hashtextextended('api_tokens.name:' || NEW.role || ':'
+                                                       || NEW.name, 0));
+        IF EXISTS (SELECT 1 FROM api_tokens WHERE role = NEW.role AND name = NEW.name
+                   AND revoked_at IS NULL AND id <> NEW.id) THEN
+            RAISE EXCEPTION 'a live % token is already named %', NEW.role, quote_literal(NEW.name)
+                USING ERRCODE = 'unique_violation', CONSTRAINT = 'api_tokens_live_name';
+        END IF;
     END IF;
+    RETURN NEW;
 END
 $$;
-CREATE UNIQUE INDEX api_tokens_live_name ON api_tokens (role, name) WHERE revoked_at IS NULL;
+CREATE TRIGGER api_tokens_live_name BEFORE INSERT OR UPDATE ON api_tokens
+    FOR EACH ROW EXECUTE FUNCTION api_tokens_live_name_unique();
+CREATE INDEX api_tokens_by_role_name ON api_tokens (role, name) WHERE revoked_at IS NULL;

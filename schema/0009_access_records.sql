@@ -3,7 +3,8 @@
 -- * lookups that found nobody: no subject, but the document type and its keyed lookup
 --   hash (the HMAC subjects are indexed by, never the number), so when that person is
 --   registered, or is a minor answered as unknown, their listing shows who looked;
--- * regulators' reads of a clear document number (role 'regulator').
+-- * regulators' reads of a clear document number (role 'regulator');
+-- * change-feed pages: one row per practitioner a page discloses (channel 'feed').
 -- Still one table, still insert-only. Rows written before this migration are bureau
 -- lookups that reached a practitioner: the defaults say so. (A minor answered as unknown
 -- was recorded the same way then and cannot be told apart now: found says true.)
@@ -20,7 +21,7 @@ ALTER TABLE bureau_access
     ADD COLUMN document_lookup bytea,
     DROP CONSTRAINT bureau_access_channel_check,
     ADD CONSTRAINT bureau_access_channel_check CHECK (
-        channel IN ('profile', 'lookup', 'bulk', 'regulator_read', 'regulator_lookup')
+        channel IN ('profile', 'lookup', 'bulk', 'feed', 'regulator_read', 'regulator_lookup')
         AND (role = 'regulator') = (channel LIKE 'regulator\_%')
     ),
     -- Every row names whom it is about: the subject, or the document asked for.

@@ -112,7 +112,7 @@ async def read_feed(
     items: list[dict[str, Any]] = []
     cursor = since
     while True:
-        params: dict[str, Any] = {"limit": limit}
+        params: dict[str, Any] = {"limit": limit, "purpose": PURPOSE}
         if cursor:
             params["since"] = cursor
         response = await client.get("/v1/bureau/changes", headers=bureau, params=params)

@@ -291,6 +291,6 @@ async def test_the_recorders_checks_agree_with_the_tables(db: asyncpg.Pool) -> N
                 stored = False
         assert stored == (row is not None), (role, channel, subject_id, found, doc)
         accepted += stored
-    # Five channels, each with its role, times three shapes: found (subject), nobody
+    # Six channels, each with its role, times three shapes: found (subject), nobody
     # disclosed (document), a minor answered as unknown (both).
-    assert accepted == 5 * 3
+    assert accepted == 6 * 3

@@ -418,3 +418,94 @@ async def test_a_bureau_files_only_about_what_it_can_see(
     shown = await client.post("/v1/objections", headers=bureau, json={
         "target_type": "credit_record", "target_id": serious["id"], "grounds": "x"})
     assert shown.status_code == 201, shown.text
+
+
+async def test_write_answers_show_only_the_number_the_caller_sent(
+    client: Client, regulator: dict[str, str], other_regulator: dict[str, str], db: asyncpg.Pool,
+) -> None:
+    """A rename or a status change answers with the number masked and records nothing: a clear
+    number leaves only through a recorded read (or back to whoever just sent it)."""
+    from tests.bureau_helpers import resident_id
+
+    number = resident_id(52)
+    created = await client.post("/v1/subjects", headers=regulator, json={
+        "kind": "practitioner", "name": "王五", "document_type": "resident_id",
+        "document_number": number})
+    assert created.status_code == 201 and created.json()["document_number"] == number
+    sid = created.json()["id"]
+    renamed = await client.patch(f"/v1/subjects/{sid}", headers=other_regulator,
+                                 json={"version": 1, "name": "王五一"})
+    deactivated = await client.post(f"/v1/subjects/{sid}/deactivate", headers=other_regulator,
+                                    json={"version": 2})
+    for response in (renamed, deactivated):
+        assert response.status_code == 200, response.text
+        assert number not in response.text and response.json()["document_number_masked"] is True
+    assert await db.fetchval("SELECT count(*) FROM bureau_access") == 0
+    read = await client.get(f"/v1/subjects/{sid}", headers=other_regulator)
+    assert read.json()["document_number"] == number
+    assert await db.fetchval("SELECT count(*) FROM bureau_access WHERE channel = 'regulator_read'") == 1
+
+
+async def test_a_token_of_no_authority_changes_no_subject(client: Client, db: asyncpg.Pool,
+                                                          regulator: dict[str, str]) -> None:
+    token = await issue(db, "regulator", "legacy desk")
+    await db.execute("UPDATE api_tokens SET authority_code = NULL WHERE name = 'legacy desk'")
+    refused = await client.post("/v1/subjects", headers=bearer(token), json={
+        "kind": "vc_firm", "name": "某創投", "credit_code": "91630100MA752LKX1M"})
+    assert refused.status_code == 403 and "belongs to no authority" in refused.json()["detail"]
+
+
+async def test_concurrent_issues_of_one_name_give_one_token(client: Client, db: asyncpg.Pool) -> None:
+    """The name check takes turns per (role, name): of racing issues, exactly one wins."""
+    import asyncio
+
+    from registry.clock import SystemClock
+    from registry.errors import Conflict
+    from registry.tokens import issue_token
+
+    async def one() -> bool:
+        try:
+            await issue_token(db, SystemClock(), role="bureau", name="搶名", actor="admin:test")
+        except Conflict:
+            return False
+        return True
+
+    results = await asyncio.gather(*(one() for _ in range(4)))
+    assert sorted(results) == [False, False, False, True]
+    assert await db.fetchval("SELECT count(*) FROM api_tokens WHERE name = '搶名'") == 1
+
+
+async def test_an_upheld_objection_that_revokes_the_basis_removes_the_listing(
+    client: Client, regulator: dict[str, str], bureau: dict[str, str], clock: ManualClock,
+    db: asyncpg.Pool,
+) -> None:
+    rid, entry = await _listed_entry(client, regulator, clock)
+    filed = await client.post("/v1/objections", headers=bureau, json={
+        "target_type": "credit_record", "target_id": rid, "grounds": "決定已被撤銷"})
+    decided = await client.post(f"/v1/objections/{filed.json()['objection']['id']}/decide",
+                                headers=regulator, json={"outcome": "upheld", "action": "revoke"})
+    assert decided.status_code == 200, decided.text
+    row = await db.fetchrow("SELECT state, removal_reason FROM blacklist_entries WHERE id = $1",
+                            uuid.UUID(entry["id"]))
+    assert (row["state"], row["removal_reason"]) == ("removed", "decision_revoked")
+
+
+async def test_an_entry_ends_with_its_basis_whoever_else_shares_it(
+    client: Client, regulator: dict[str, str], other_regulator: dict[str, str],
+    clock: ManualClock, db: asyncpg.Pool,
+) -> None:
+    """An entry resting also on another authority's record (possible before authorities
+    existed) still ends when the owner revokes its own record: a consequence, no decision."""
+    rid, entry = await _listed_entry(client, regulator, clock)
+    sid = await db.fetchval("SELECT subject_id FROM credit_records WHERE id = $1", uuid.UUID(rid))
+    theirs = await client.post("/v1/records", headers=other_regulator, json=penalty(
+        str(sid), "寧金罰〔2026〕1號", grade="serious", authority_code=THEIRS,
+        authority_name=OTHER_AUTHORITY[1]))
+    assert theirs.status_code == 201, theirs.text
+    await db.execute("UPDATE blacklist_entries SET record_ids = record_ids || $2::uuid WHERE id = $1",
+                     uuid.UUID(entry["id"]), uuid.UUID(theirs.json()["id"]))
+    revoked = await client.post(f"/v1/records/{rid}/revoke", headers=regulator,
+                                json={"version": 1, "reason": "行政復議撤銷"})
+    assert revoked.status_code == 200, revoked.text
+    assert await db.fetchval("SELECT state FROM blacklist_entries WHERE id = $1",
+                             uuid.UUID(entry["id"])) == "removed"

@@ -19,6 +19,7 @@ from registry.coming_of_age import announce_adults
 from registry.identifiers import DocumentType
 from registry.settings import Settings
 from tests.bureau_helpers import (
+    PURPOSE,
     credit_code,
     day,
     listed_entry,
@@ -169,7 +170,7 @@ async def test_feed_never_skips_or_repeats_under_concurrent_writes(
         cursor: str | None = None
         while True:
             finished = done.is_set()
-            params: dict[str, Any] = {"limit": 3}
+            params: dict[str, Any] = {"limit": 3, "purpose": PURPOSE}
             if cursor:
                 params["since"] = cursor
             response = await client.get("/v1/bureau/changes", headers=bureau, params=params)
@@ -208,15 +209,16 @@ async def test_malformed_cursor_is_422_naming_since(
     wrong_version = base64.urlsafe_b64encode(b'{"next":1,"v":2}').decode().rstrip("=")
     for bad in ("garbage!", "", padded, not_canonical, wrong_version, encode_cursor(size + 5)):
         response = await client.get(
-            "/v1/bureau/changes", headers=bureau, params={"since": bad} if bad else {"since": " "}
+            "/v1/bureau/changes", headers=bureau, params={"since": bad or " ", "purpose": PURPOSE}
         )
         assert response.status_code == 422, (bad, response.text)
         assert response.json()["field"] == "since"
-    ok = await client.get("/v1/bureau/changes", headers=bureau, params={"since": encode_cursor(0)})
+    ok = await client.get(
+        "/v1/bureau/changes", headers=bureau, params={"since": encode_cursor(0), "purpose": PURPOSE}
+    )
     assert ok.status_code == 200
-    assert (
-        await client.get("/v1/bureau/changes", headers=bureau, params={"limit": 0})
-    ).status_code == 400
+    zero = {"limit": 0, "purpose": PURPOSE}
+    assert (await client.get("/v1/bureau/changes", headers=bureau, params=zero)).status_code == 400
 
 
 async def test_an_empty_poll_keeps_the_cursor_and_only_serves_integrated_leaves(

@@ -224,13 +224,14 @@ async def test_roles_and_revocation(
     path = f"/v1/bureau/profiles/{credit_code(5)}"
     assert (await client.get(path)).status_code == 401
     assert (await client.get(path, headers=regulator)).status_code == 403
-    assert (await client.get("/v1/bureau/changes", headers=regulator)).status_code == 403
+    feed = f"/v1/bureau/changes?purpose={PURPOSE}"
+    assert (await client.get(feed, headers=regulator)).status_code == 403
     token = await issue(db, "bureau", "征信甲")
     assert (await client.get(path, headers=bearer(token))).status_code == 200
     token_id = await db.fetchval("SELECT id FROM api_tokens WHERE name = '征信甲'")
     revoked = await client.post(f"/v1/admin/tokens/{token_id}/revoke", headers=admin)
     assert revoked.status_code in (200, 201), revoked.text
-    for method, url in (("GET", path), ("GET", "/v1/bureau/changes")):
+    for method, url in (("GET", path), ("GET", feed)):
         answer = await client.request(method, url, headers=bearer(token))
         assert answer.status_code == 401, answer.text
     answer = await client.post(

@@ -280,7 +280,8 @@ async def test_bureau_feed_cursor_never_5xx(
     client: Client, bureau: dict[str, str], seeded: dict[str, str], since: str, limit: str
 ) -> None:
     check_answer(
-        await client.get("/v1/bureau/changes", params={"since": since, "limit": limit},
+        await client.get("/v1/bureau/changes",
+                         params={"since": since, "limit": limit, "purpose": "credit_assessment"},
                          headers=bureau)
     )
 

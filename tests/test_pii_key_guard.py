@@ -300,7 +300,8 @@ async def test_every_command_refuses_another_key_without_a_traceback(
     to start, the run would time out instead."""
     master = generate_master_key()
     put_key(Settings.from_env({"REGISTRY_HOME": str(home)}), master)
-    first = run(["migrate"], home, database_url)
+    # The first use that records the key (migrate and the token commands only check).
+    first = run(["keys", "generate"], home, database_url)
     assert first.returncode == 0, first.stderr
     stored = master_key_fingerprint(master)
     other = generate_master_key()
@@ -339,7 +340,7 @@ async def test_a_lost_key_stops_serve_and_expire_but_not_token_commands(
     """Development keys on, the key file gone from a set-up database: what needs the key
     refuses and makes none; what never reads document numbers goes on without it."""
     put_key(Settings.from_env({"REGISTRY_HOME": str(home)}), master := generate_master_key())
-    assert run(["migrate"], home, database_url).returncode == 0
+    assert run(["keys", "generate"], home, database_url).returncode == 0
     key_path = home / "keys/pii-master.key"
     key_path.unlink()
     for command in (["serve", "--port", str(free_port())], ["expire"]):
@@ -350,3 +351,26 @@ async def test_a_lost_key_stops_serve_and_expire_but_not_token_commands(
     listed = run(["keys", "list"], home, database_url)
     assert listed.returncode == 0, listed.stderr
     assert not key_path.exists()
+
+
+async def test_a_command_that_only_checks_records_no_key(home: Path, database_url: str) -> None:
+    """A stray key beside `migrate` or `keys list` on a new database is not made the
+    database's key: the first `serve` (here `expire`, which opens the service) records
+    the real one."""
+    put_key(Settings.from_env({"REGISTRY_HOME": str(home)}), generate_master_key())
+    for command in (["migrate"], ["keys", "list"]):
+        assert run(command, home, database_url).returncode == 0
+    conn = await asyncpg.connect(database_url)
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM key_fingerprints") == 0
+    finally:
+        await conn.close()
+    real = generate_master_key()
+    started = run(["expire"], home, database_url, REGISTRY_PII_KEY=base64.b64encode(real).decode())
+    assert started.returncode == 0, started.stderr
+    conn = await asyncpg.connect(database_url)
+    try:
+        assert await conn.fetchval("SELECT fingerprint FROM key_fingerprints") == (
+            master_key_fingerprint(real))
+    finally:
+        await conn.close()

@@ -18,10 +18,11 @@ from registry.clock import SystemClock
 from registry.db.migrate import load_migrations, migrate
 from registry.db.types import Conn, required
 from registry.db.writes import audited_write
+from registry.errors import Conflict
 from registry.settings import Settings
 from registry.tlog.leaf import object_body
 from registry.tlog.verify import verify_log
-from registry.tokens import authenticate, hash_token, new_token
+from registry.tokens import authenticate, hash_token, issue_token, new_token, revoke_token
 from tests.conftest import PgServer
 from tests.logcheck import ensure_log, integrate_all
 
@@ -85,19 +86,32 @@ async def test_an_upgraded_log_still_verifies(old_db: str, settings: Settings) -
         await pool.close()
 
 
-async def test_duplicate_live_token_names_stop_the_upgrade_with_advice(old_db: str) -> None:
+async def test_duplicate_live_token_names_survive_the_upgrade(old_db: str) -> None:
+    """Clashes from before stay (the upgrade never fails on them, so `registry keys revoke`
+    can resolve them); from now on a live name is unique, and revoking one is allowed."""
+    old = await asyncpg.create_pool(old_db, min_size=1, max_size=2)
+    assert old is not None
+    try:
+        await _old_token(old, "bureau", "征信甲")
+        await _old_token(old, "bureau", "征信甲")
+        conn = await old.acquire()
+        try:
+            await migrate(conn)
+        finally:
+            await old.release(conn)
+    finally:
+        await old.close()
+    # The upgraded release's processes start afresh (their statements know the new columns).
     pool = await asyncpg.create_pool(old_db, min_size=1, max_size=2)
     assert pool is not None
     try:
-        await _old_token(pool, "bureau", "征信甲")
-        await _old_token(pool, "bureau", "征信甲")
-        conn = await pool.acquire()
-        try:
-            with pytest.raises(asyncpg.RaiseError, match="couldn't make token names unique") as raised:
-                await migrate(conn)
-            assert "registry keys revoke" in (raised.value.hint or "")
-        finally:
-            await pool.release(conn)
+        with pytest.raises(Conflict, match="already named"):
+            await issue_token(pool, SystemClock(), role="bureau", name="征信甲", actor="admin:cli")
+        first = await pool.fetchval("SELECT id FROM api_tokens ORDER BY created_at LIMIT 1")
+        await revoke_token(pool, SystemClock(), token_id=first, actor="admin:cli")
+        live = await pool.fetchval(
+            "SELECT count(*) FROM api_tokens WHERE name = '征信甲' AND revoked_at IS NULL")
+        assert live == 1
     finally:
         await pool.close()
 

@@ -26,6 +26,7 @@ from registry.bureau import access, feed, profiles
 from registry.bureau.runtime import bureau_runtime
 from registry.bureau.views import BureauProfile
 from registry.credit.common import decode_cursor, encode_cursor
+from registry.domain.policy import Policy
 from registry.errors import InvalidInput, NotFound
 from registry.services import Services
 from registry.tokens import Principal
@@ -109,6 +110,22 @@ async def _record(
         await bureau_runtime(services).recorder.record(accesses)
 
 
+async def _record_feed(
+    services: Services, principal: Principal, purpose: str, people: tuple[uuid.UUID, ...]
+) -> None:
+    """One ``feed`` access per practitioner a change-feed page discloses; returns once
+    the rows are durable, else raises ``Unavailable``: nothing of the page may be sent
+    before (registry/bureau/access.py)."""
+    if not people:
+        return
+    now = services.clock.now()
+    accesses = [
+        access.Access(who=principal, at=now, purpose=purpose, channel="feed", subject_id=person)
+        for person in people
+    ]
+    await bureau_runtime(services).recorder.record(accesses)
+
+
 class PractitionerLookup(Struct, forbid_unknown_fields=True, kw_only=True):
     document_type: DocumentTypeName
     document_number: DocumentNumber
@@ -187,7 +204,9 @@ class AccessRecord(Struct, kw_only=True):
     purpose: str
     channel: Annotated[
         str,
-        Meta(description="profile, lookup, bulk (bureaus); regulator_read, regulator_lookup"),
+        Meta(
+            description="profile, lookup, bulk, feed (bureaus); regulator_read, regulator_lookup"
+        ),
     ]
 
 
@@ -342,7 +361,7 @@ class BureauController(Controller):
 
     @get(
         "/changes",
-        responses=problem_responses(401, 403, 422, 429),
+        responses=problem_responses(401, 403, 422, 429, 503),
         summary="Every change bureaus may see, in audit-log order (resumable cursor)",
         description=(
             "Items are `upsert` (the bureau view of that version) or `delete` (drop your copy: "
@@ -352,18 +371,40 @@ class BureauController(Controller):
             "Only what was disclosed appears: proposals, notices and never-published records "
             "give no item, nor does anything about a minor. A person's coming of age "
             "(`subject.came_of_age`) and a practitioner's later versions bring their whole "
-            "current profile: several items may share one `log_index`."
+            "current profile: several items may share one `log_index`. Needs a `purpose` on "
+            "every page (whether a page will carry practitioners is not known in advance); "
+            "each practitioner with an `upsert` in a page is recorded once for that page "
+            "(channel `feed`: who, when, whom, why), and the page is sent only once those "
+            "records are stored (503 with Retry-After, and none of the page, if they cannot "
+            "be). Organisations and `delete` items are not recorded."
         ),
     )
     async def changes(
         self,
         services: Services,
+        principal: Principal,
+        # Optional to the parser, required in the document: a missing purpose is then
+        # our 422 naming it with the accepted list, as for a lookup, not a bare 400.
+        purpose: Annotated[
+            str | None,
+            Parameter(
+                required=True,
+                max_length=100,
+                description=(
+                    "Why the bureau reads: one of the policy's bureau_query_purposes "
+                    f"(by default {', '.join(Policy().bureau_query_purposes)})"
+                ),
+            ),
+        ] = None,
         since: Annotated[
             str | None, Parameter(description="next_cursor of the previous page", max_length=200)
         ] = None,
         limit: Annotated[int, Parameter(ge=1, le=5000)] = 500,
     ) -> feed.ChangePage:
-        return await feed.read_changes(services, since, limit)
+        stated = _check_purpose(services, purpose)
+        changes = await feed.read_changes(services, since, limit)
+        await _record_feed(services, principal, stated, changes.disclosed)
+        return changes.page
 
 
 def _page(rows: list[Any], limit: int) -> AccessPage:

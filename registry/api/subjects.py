@@ -26,6 +26,7 @@ from registry.api.schemas import (
 from registry.bureau import access
 from registry.bureau.access import RegulatorPurpose
 from registry.bureau.runtime import bureau_runtime
+from registry.credit.ownership import deciding_authority
 from registry.errors import InvalidInput
 from registry.services import Services
 from registry.tokens import Principal
@@ -205,7 +206,12 @@ async def _full_view(
     row: asyncpg.Record,
     principal: Principal,
     receipt: Receipt | None = None,
+    *,
+    clear: bool = False,
 ) -> Subject:
+    """The subject with its affiliations. A practitioner's number is masked unless ``clear``:
+    a read that was recorded as an access (``_account``), or the answer to a write whose
+    request carried that very number; never a number the caller did not send or account for."""
     affiliations = (
         await subjects.affiliations_of(services, row["id"])
         if row["kind"] == "practitioner"
@@ -214,7 +220,7 @@ async def _full_view(
     return subject_view(
         services,
         row,
-        clear_document=principal.role == "regulator",
+        clear_document=clear and principal.role == "regulator",
         affiliations=affiliations,
         receipt=receipt,
     )
@@ -267,6 +273,8 @@ class SubjectController(Controller):
             "kind": data.__struct_config__.tag,
             **{f: getattr(data, f) for f in data.__struct_fields__ if f != "affiliations"},
         }
+        # Master data is shared, but every change names the authority that made it.
+        deciding_authority(principal)
         written = await subjects.create_subject(services, principal.actor, payload)
         last_index = written.log_index
         if isinstance(data, PractitionerCreate):
@@ -287,6 +295,7 @@ class SubjectController(Controller):
             written.row,
             principal,
             Receipt(log_index=written.log_index, checkpoint=receipt.checkpoint),
+            clear=True,  # the number the caller just sent
         )
 
     @get(
@@ -350,7 +359,7 @@ class SubjectController(Controller):
         ] = "supervision",
     ) -> Subject:
         row = await subjects.get_subject(services, subject_id)
-        view = await _full_view(services, row, principal)
+        view = await _full_view(services, row, principal, clear=True)
         if view.document_number is not None and view.document_number_masked is False:
             await _account(services, principal, purpose, "regulator_read", subject_id=row["id"])
         return view
@@ -382,11 +391,14 @@ class SubjectController(Controller):
             )
         if data.document_type is not None:
             changes["document"] = (data.document_type, data.document_number)
+        deciding_authority(principal)
         written = await subjects.update_subject(
             services, principal.actor, subject_id, data.version, changes
         )
+        # Clear only when the request carried the number: a rename must not disclose it.
         return await _full_view(
-            services, written.row, principal, await services.receipt(written.log_index)
+            services, written.row, principal, await services.receipt(written.log_index),
+            clear="document" in changes,
         )
 
     @post(
@@ -421,6 +433,7 @@ class SubjectController(Controller):
         services: Services,
         principal: Principal,
     ) -> Subject:
+        deciding_authority(principal)
         current = await subjects.get_subject(services, subject_id)
         if current["status"] == status:
             from registry.errors import Conflict
@@ -458,6 +471,7 @@ class SubjectController(Controller):
     async def add_affiliation(
         self, subject_id: uuid.UUID, data: AffiliationIn, services: Services, principal: Principal
     ) -> AffiliationWritten:
+        deciding_authority(principal)
         written = await subjects.add_affiliation(
             services,
             principal.actor,
@@ -495,7 +509,7 @@ class SubjectController(Controller):
             document = access.document_key(services, data.document_type, data.document_number)
             await _account(services, principal, data.purpose, "regulator_lookup", document=document)
             raise NotFound("no practitioner with this document")
-        view = await _full_view(services, row, principal)
+        view = await _full_view(services, row, principal, clear=True)
         await _account(services, principal, data.purpose, "regulator_lookup", subject_id=row["id"])
         return view
 
@@ -519,6 +533,7 @@ class AffiliationController(Controller):
         services: Services,
         principal: Principal,
     ) -> AffiliationWritten:
+        deciding_authority(principal)
         written = await subjects.end_affiliation(
             services, principal.actor, affiliation_id, data.valid_to
         )

@@ -1,8 +1,8 @@
 """Access accounting: who asked about a practitioner, when, why, and what the answer disclosed.
 
 Fails closed. An answer about a practitioner (a bureau's profile or lookup, a
-regulator's read or lookup of a clear document number) is sent only after its
-access row is committed: handlers ``await recorder.record(...)`` before they
+change-feed page carrying them, a regulator's read or lookup of a clear document
+number) is sent only after its access row is committed: handlers ``await recorder.record(...)`` before they
 answer, and if the row cannot be written within ``wait`` seconds the request is
 answered 503 (``Unavailable``, Retry-After) instead of the data. What a crash can
 lose is therefore only rows of answers that were never sent. The reverse can
@@ -59,7 +59,8 @@ COLUMNS = (
 # The schema's CHECKs, said again here so that a wrong row fails its own request
 # instead of the shared COPY of everyone else's (schema/0009_access_records.sql).
 ROLES = ("bureau", "regulator")
-CHANNELS = ("profile", "lookup", "bulk", "regulator_read", "regulator_lookup")
+# ``feed``: one row per practitioner a change-feed page discloses (registry/bureau/feed.py).
+CHANNELS = ("profile", "lookup", "bulk", "feed", "regulator_read", "regulator_lookup")
 
 # Why a regulator reads a practitioner's clear document number; "supervision" when
 # not said. A fixed list (the API documents it as an enum), unlike bureaus' purposes,

@@ -48,6 +48,12 @@ The cursor is opaque to bureaus: base64url of the canonical JSON
 log) so it is not signed, but it is validated strictly: anything that is not
 exactly what this module encodes, or points past the served head, is a 422
 naming ``since``.
+
+Every page that discloses something about an adult practitioner (an ``upsert``
+whose subject is one) is an access to them, as a profile lookup is: the page
+says which (``Changes.disclosed``), and the caller records one access per
+person before it sends the page (registry/bureau/access.py). A ``delete`` tells
+only an id the bureau already holds, and organisations are not personal data.
 """
 
 from __future__ import annotations
@@ -56,6 +62,7 @@ import base64
 import binascii
 import contextlib
 import uuid
+from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal
 
@@ -111,6 +118,15 @@ class ChangePage(Struct, kw_only=True):
     # below it, so a checkpoint of this size proves them all.
     tree_size: int
     more: bool
+
+
+@dataclass(frozen=True)
+class Changes:
+    page: ChangePage
+    # The adult practitioners the page discloses something about (an ``upsert`` of
+    # them, their affiliations, records or listings), each once, in the order of
+    # their first item: the accesses to record before the page may be sent.
+    disclosed: tuple[uuid.UUID, ...]
 
 
 def encode_cursor(next_index: int) -> str:
@@ -217,7 +233,7 @@ def _profile_items(index: int, subject_id: uuid.UUID, lists: _Profile) -> list[F
     return items
 
 
-async def read_changes(services: Services, since: str | None, limit: int) -> ChangePage:
+async def read_changes(services: Services, since: str | None, limit: int) -> Changes:
     start = decode_cursor(since) if since else 0
     on = today(services.clock)
     reader = SubjectReader(services, on)
@@ -313,4 +329,8 @@ async def read_changes(services: Services, since: str | None, limit: int) -> Cha
         items.append(item)
     more = len(rows) == limit
     next_index = rows[-1]["log_index"] + 1 if more else size
-    return ChangePage(items=items, next_cursor=encode_cursor(next_index), tree_size=size, more=more)
+    # ``adults`` are the page's practitioners who are not minors, from the query above;
+    # a dict keeps the first-seen order.
+    disclosed = {i.subject_id: None for i in items if i.op == "upsert" and i.subject_id in adults}
+    page = ChangePage(items=items, next_cursor=encode_cursor(next_index), tree_size=size, more=more)
+    return Changes(page=page, disclosed=tuple(disclosed))

@@ -120,14 +120,16 @@ async def step(
     version: int | None = None,
     extra: dict[str, Any] | None = None,
     conn: Conn | None = None,
-    filing: bool = False,
+    check_owner: bool = True,
 ) -> Written:
     """Apply one pure transition and write it (action e.g. ``blacklist.notify``); only the
-    authority whose records the entry rests on may (403), except for ``filing`` an
-    objection, which the subject's side does."""
+    authority whose records the entry rests on may (403). ``check_owner=False`` for steps
+    that are no decision of an authority: filing an objection (the subject's side), and an
+    entry ending because a decision it rests on was changed (a consequence of a change its
+    owner was allowed to make)."""
     row = await fetch(services, "blacklist_entry", entry_id, conn)
     source: Conn | asyncpg.Pool = conn or services.pool
-    if not filing:
+    if check_owner:
         await require_decider(source, who, await entry_owners(source, list(row["record_ids"])),
                               f"blacklist entry {entry_id}")
     if version is not None and row["version"] != version:
@@ -232,6 +234,7 @@ async def _end(services: Services, who: Acting, entry_id: uuid.UUID, state: str,
                reason: RemovalReason, day: date, conn: Conn) -> Written:
     if state == "listed":
         return await step(services, who, entry_id, "blacklist.remove",
-                          lambda s: rules.remove(s, day, reason), conn=conn)
+                          lambda s: rules.remove(s, day, reason), conn=conn, check_owner=False)
     return await step(services, who, entry_id, "blacklist.withdraw",
-                      lambda s: rules.withdraw(s, day, reason.value), conn=conn)
+                      lambda s: rules.withdraw(s, day, reason.value), conn=conn,
+                      check_owner=False)

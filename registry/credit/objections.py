@@ -108,7 +108,7 @@ async def file(
                 marked = await entries.step(
                     services, who, target_id, "blacklist.objection_filed",
                     lambda s: bl_rules.file_objection(s, on), extra={"under_objection": True},
-                    conn=conn, filing=True)
+                    conn=conn, check_owner=False)
             elif state.state is bl_rules.BlacklistState.listed:
                 marked = await update_versioned(
                     services, actor=actor, action="blacklist.objection_filed",

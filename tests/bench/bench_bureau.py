@@ -25,9 +25,10 @@ the same server (Unix socket), repeated (the same 1000: served from the process'
 memo) and first touch (8000 codes the server never answered for), twice: with every
 profile built ahead by the service's warmer (how it runs; how long that took after
 the load is a row too), and with warming off (every profile built by PostgreSQL
-during the request); change-feed rows/s read sequentially in pages of 5000. Rows
-beyond ``--feed`` carry no leaf (a bench shortcut: ``registry log verify`` would
-reject this database).
+during the request); change-feed rows/s read sequentially in pages of 5000 (each page
+recording an access per practitioner it carries, as the service always does). Rows beyond
+``--feed`` carry no leaf (a bench shortcut: ``registry log verify`` would reject this
+database).
 """
 
 from __future__ import annotations
@@ -384,7 +385,7 @@ def feed_rate(base: str, token: str) -> tuple[float, int]:
     t0 = time.perf_counter()
     with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=60) as c:
         while True:
-            params: dict[str, Any] = {"limit": 5000}
+            params: dict[str, Any] = {"limit": 5000, "purpose": "credit_assessment"}
             if cursor:
                 params["since"] = cursor
             page = c.get("/v1/bureau/changes", params=params).raise_for_status().json()
