@@ -29,12 +29,14 @@ QUICK = [
     ("credit-bureau API", ["bench_bureau.py", "--subjects", "20000", "--records", "200000",
                            "--feed", "50000", "--duration", "8"]),
     ("public disclosure", ["bench_public.py", "--records", "200000", "--duration", "8"]),
+    ("access accounting", ["bench_access.py", "3000", "3"]),
 ]
 FULL = [
     ("audit log: proofs and verify", ["bench_log.py", "1000", "10000", "100000", "1000000"]),
     ("audited writes and listings", ["bench_records.py", "2000", "1000000"]),
     ("credit-bureau API", ["bench_bureau.py"]),
     ("public disclosure", ["bench_public.py", "--records", "1000000"]),
+    ("access accounting", ["bench_access.py", "6000", "3"]),
 ]
 
 
