@@ -19,8 +19,10 @@ same as data):
   minor. Changes nothing. Through ``/public/`` (page, signed feed, exports).
 - **bureau** (bureau token): what the public sees, plus subjects, affiliations,
   versions and log indexes; masked numbers; nothing about a minor (``not_found``,
-  no feed item). Files objections. Only through ``/v1/bureau/…``: a practitioner
-  query states a purpose, is recorded in ``bureau_access``, and is rate-limited.
+  no feed item). Files objections and repair applications about what it sees
+  (anything else is answered as missing). Only through ``/v1/bureau/…``: a
+  practitioner query or change-feed page states a purpose, is recorded in
+  ``bureau_access`` before the answer is sent, and is rate-limited.
 - **regulator of the deciding authority**: everything about its own decisions —
   every state and version, proposals, notices, objections, minors; clear numbers
   on single reads. Records, corrects and revokes its decisions; proposes, lists and
@@ -123,9 +125,9 @@ AUDIENCES: Final[Mapping[Audience, Sight]] = MappingProxyType({
         sees="what the public sees, plus subjects, affiliations, versions, log indexes",
         numbers="masked",
         minors=False,
-        may_change="files objections",
-        through="/v1/bureau/… only: practitioner queries state a purpose, are recorded in "
-        "bureau_access and rate-limited",
+        may_change="files objections and repair applications about what it sees",
+        through="/v1/bureau/… only: practitioner queries and change-feed pages state a "
+        "purpose, are recorded in bureau_access before the answer, and are rate-limited",
     ),
     Audience.DECIDING_REGULATOR: Sight(
         sees="everything about its own decisions: every state and version, proposals, "
