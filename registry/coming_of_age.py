@@ -32,6 +32,7 @@ from registry.db.writes import Written, audited_write
 from registry.domain.disclosure import XINING, adult_from, day_of
 from registry.errors import Conflict
 from registry.services import Services
+from registry.subjects import birth_date_of
 
 ACTION = "subject.came_of_age"
 _BATCH = 1000
@@ -48,7 +49,8 @@ async def announce_adults(services: Services, actor: str) -> int:
     announced = 0
     while True:
         rows = await services.pool.fetch(
-            "SELECT id, version, document_type, document_cipher, updated_at FROM subjects"
+            "SELECT id, version, document_type, document_cipher, birth_date_cipher, updated_at"
+            " FROM subjects"
             " WHERE kind = 'practitioner' AND updated_at < $1 AND ($2::uuid IS NULL OR id > $2)"
             " ORDER BY id LIMIT $3",
             today_began,
@@ -57,7 +59,7 @@ async def announce_adults(services: Services, actor: str) -> int:
         )
         for row in rows:
             number = services.pii.decrypt(row["document_type"], bytes(row["document_cipher"]))
-            first = adult_from(number)
+            first = adult_from(number, birth_date_of(services, row))
             if first is not None and day_of(row["updated_at"]) < first <= on:
                 with contextlib.suppress(Conflict):
                     await _came_of_age(services, actor, row["id"], row["version"])

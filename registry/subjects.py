@@ -12,10 +12,16 @@ from typing import Any
 
 import asyncpg
 
+from registry.clock import today
 from registry.db.types import Conn, required
 from registry.db.writes import Written, audited_write
 from registry.errors import Conflict, InvalidInput, NotFound
-from registry.identifiers import mask_document_number, validate_credit_code, validate_document
+from registry.identifiers import (
+    birth_date_of_resident_id,
+    mask_document_number,
+    validate_credit_code,
+    validate_document,
+)
 from registry.services import Services
 
 ORGANISATION_KINDS = ("vc_firm", "vc_manager")
@@ -24,9 +30,36 @@ KINDS = (*ORGANISATION_KINDS, "practitioner")
 _INSERT = """
 INSERT INTO subjects (id, kind, name, status, credit_code, registered_region, filing_number,
     filing_date, legal_representative, document_type, document_cipher, document_lookup,
-    version, created_at, created_by, updated_at, updated_by, log_index)
-VALUES ($1, $2, $3, 'active', $4, $5, $6, $7, $8, $9, $10, $11, 1, $12, $13, $12, $13, $14)
+    version, created_at, created_by, updated_at, updated_by, log_index, birth_date_cipher)
+VALUES ($1, $2, $3, 'active', $4, $5, $6, $7, $8, $9, $10, $11, 1, $12, $13, $12, $13, $14, $15)
 RETURNING *"""
+
+_EARLIEST_BIRTH = date(1900, 1, 1)
+_BIRTH_DATE_ACCEPTED = (
+    "the holder's birth date, YYYY-MM-DD: a document whose number carries none (passport, "
+    "permits, other) needs it, since whether the holder is a minor decides what may be disclosed"
+)
+
+
+def birth_date_to_store(given: date | None, number: str, on: date) -> date | None:
+    """The birth date to keep beside ``number``: None when the number carries one (a GB 11643
+    layout; a different ``given`` is refused), else ``given``, which is then required."""
+    try:
+        carried: date | None = birth_date_of_resident_id(number)
+    except InvalidInput:
+        carried = None
+    if carried is not None:
+        if given is not None and given != carried:
+            raise InvalidInput("birth_date", "differs from the birth date in the document number",
+                               "omit birth_date: the number carries it")
+        return None
+    if given is None:
+        raise InvalidInput("birth_date", "is required for a document whose number carries no "
+                           "birth date", _BIRTH_DATE_ACCEPTED)
+    if not _EARLIEST_BIRTH <= given <= on:
+        raise InvalidInput("birth_date", "is not a possible birth date",
+                           f"a date from {_EARLIEST_BIRTH.isoformat()} to {on.isoformat()}")
+    return given
 
 
 def _clean(value: str | None, field: str) -> str | None:
@@ -54,6 +87,7 @@ async def create_subject(services: Services, actor: str, data: dict[str, Any]) -
     kind = data["kind"]
     name = _clean(data["name"], "name")
     subject_id = uuid.uuid4()
+    born_cipher: bytes | None = None
     if kind in ORGANISATION_KINDS:
         code = validate_credit_code(data["credit_code"], "credit_code")
         values: tuple[Any, ...] = (
@@ -68,6 +102,8 @@ async def create_subject(services: Services, actor: str, data: dict[str, Any]) -
         )
     else:
         doc_type, number = validate_document(data["document_type"], data["document_number"])
+        born = birth_date_to_store(data.get("birth_date"), number, today(services.clock))
+        born_cipher = None if born is None else services.pii.encrypt_birth_date(str(doc_type), born)
         values = (
             None,
             None,
@@ -81,7 +117,9 @@ async def create_subject(services: Services, actor: str, data: dict[str, Any]) -
 
     async def write(conn: Conn, index: int, now: datetime) -> asyncpg.Record:
         row = required(
-            await conn.fetchrow(_INSERT, subject_id, kind, name, *values, now, actor, index)
+            await conn.fetchrow(
+                _INSERT, subject_id, kind, name, *values, now, actor, index, born_cipher
+            )
         )
         return row
 
@@ -113,6 +151,7 @@ _UPDATABLE = {
     "legal_representative",
     "credit_code",
     "document",
+    "birth_date",
     "status",
 }
 
@@ -143,6 +182,23 @@ async def update_subject(
             assignments["document_type"] = str(doc_type)
             assignments["document_cipher"] = services.pii.encrypt(str(doc_type), number)
             assignments["document_lookup"] = services.pii.lookup_hash(str(doc_type), number)
+            # A new document that carries no birth date keeps the one already known (from
+            # the old number, or recorded beside it) unless another is given.
+            given = changes.get("birth_date") or _known_birth_date(services, current)
+            born = birth_date_to_store(given, number, today(services.clock))
+            assignments["birth_date_cipher"] = (
+                None if born is None else services.pii.encrypt_birth_date(str(doc_type), born))
+        elif field == "birth_date":
+            if is_org:
+                raise InvalidInput("birth_date", "applies to practitioners only", "omit birth_date")
+            if "document" in changes:
+                continue  # set with the document above
+            number = services.pii.decrypt(current["document_type"],
+                                          bytes(current["document_cipher"]))
+            born = birth_date_to_store(value, number, today(services.clock))
+            assignments["birth_date_cipher"] = (
+                None if born is None
+                else services.pii.encrypt_birth_date(current["document_type"], born))
         else:
             if not is_org:
                 raise InvalidInput(field, "applies to organisations only", "name, document")
@@ -203,6 +259,23 @@ async def find_by_credit_code(services: Services, code: str) -> asyncpg.Record |
         "SELECT * FROM subjects WHERE credit_code = $1", validate_credit_code(code, "credit_code")
     )
     return row
+
+
+def _known_birth_date(services: Services, row: asyncpg.Record) -> date | None:
+    """A practitioner's birth date as the registry knows it: from the number, or beside it."""
+    number = services.pii.decrypt(row["document_type"], bytes(row["document_cipher"]))
+    try:
+        return birth_date_of_resident_id(number)
+    except InvalidInput:
+        return birth_date_of(services, row)
+
+
+def birth_date_of(services: Services, row: asyncpg.Record) -> date | None:
+    """The birth date recorded beside a number that carries none (decrypted), or None."""
+    blob = row["birth_date_cipher"]
+    if blob is None:
+        return None
+    return services.pii.decrypt_birth_date(row["document_type"], bytes(blob))
 
 
 def document_number_for(services: Services, row: asyncpg.Record, *, clear: bool) -> str | None:

@@ -299,7 +299,24 @@ def test_both_readers_use_the_one_minors_rule(doc_type: str) -> None:
             {"document_type": doc_type, "document_cipher": cipher}
         ) is minor
         row = {"subject_id": born, "subject_kind": "practitioner",
-               "subject_document_type": doc_type, "subject_document_cipher": cipher}
+               "subject_document_type": doc_type, "subject_document_cipher": cipher,
+               "subject_birth_date_cipher": None}
+        assert SubjectView(services, day).visible(row) is not minor  # type: ignore[arg-type]
+
+
+def test_a_recorded_birth_date_marks_a_minor_for_both_readers() -> None:
+    """A passport carries no birth date: the one recorded beside it decides, for both."""
+    services = _cipher_services()
+    day = date(2026, 3, 2)
+    cipher = services.pii.encrypt("passport", "E12345678")
+    for born, minor in ((date(2015, 5, 5), True), (date(1990, 3, 7), False), (None, False)):
+        blob = None if born is None else services.pii.encrypt_birth_date("passport", born)
+        assert SubjectReader(services, day).is_minor(
+            {"document_type": "passport", "document_cipher": cipher, "birth_date_cipher": blob}
+        ) is minor
+        row = {"subject_id": born or date(2000, 1, 1), "subject_kind": "practitioner",
+               "subject_document_type": "passport", "subject_document_cipher": cipher,
+               "subject_birth_date_cipher": blob}
         assert SubjectView(services, day).visible(row) is not minor  # type: ignore[arg-type]
 
 

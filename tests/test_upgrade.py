@@ -62,6 +62,21 @@ async def _old_token(pool: asyncpg.Pool, role: str, name: str) -> str:
     return token
 
 
+async def _old_subject(pool: asyncpg.Pool) -> None:
+    """An organisation written as the previous release wrote it (no birth-date column)."""
+
+    async def write(conn: Conn, index: int, now: datetime) -> asyncpg.Record:
+        row = required(await conn.fetchrow(
+            "INSERT INTO subjects (id, kind, name, status, credit_code, version, created_at,"
+            " created_by, updated_at, updated_by, log_index) VALUES ($1, 'vc_firm', '舊創投',"
+            " 'active', '91630100MA752LKX1M', 1, $2, 'regulator:old', $2, 'regulator:old', $3)"
+            " RETURNING *", uuid.uuid4(), now, index))
+        return row
+
+    await audited_write(pool, SystemClock(), actor="regulator:old", action="subject.create",
+                        object_type="subject", write=write)
+
+
 async def test_an_upgraded_log_still_verifies(old_db: str, settings: Settings) -> None:
     pool = await asyncpg.create_pool(old_db, min_size=1, max_size=2)
     assert pool is not None
@@ -69,6 +84,7 @@ async def test_an_upgraded_log_still_verifies(old_db: str, settings: Settings) -
         key = await ensure_log(pool, settings)
         regulator = await _old_token(pool, "regulator", "old desk")
         await _old_token(pool, "bureau", "old bureau")
+        await _old_subject(pool)
         conn = await pool.acquire()
         try:
             applied = await migrate(conn)
@@ -76,10 +92,10 @@ async def test_an_upgraded_log_still_verifies(old_db: str, settings: Settings) -
             await pool.release(conn)
         assert [m.version for m in applied] == list(range(PREVIOUS_RELEASE + 1,
                                                           len(load_migrations()) + 1))
-        assert await integrate_all(pool, key, settings.log_origin) == 2
+        assert await integrate_all(pool, key, settings.log_origin) == 3
         report = await verify_log(pool)
         assert report.ok, report.first_difference
-        assert (report.rows, report.size) == (2, 2)
+        assert (report.rows, report.size) == (3, 3)
         principal = await authenticate(pool, regulator)
         assert principal is not None and principal.authority_code is None
     finally:

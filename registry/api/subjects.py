@@ -68,6 +68,12 @@ class PractitionerCreate(
     name: Name
     document_type: DocumentTypeName
     document_number: DocumentNumber
+    birth_date: Annotated[
+        date,
+        Meta(description="Required when the number carries no birth date (passport, permits, "
+             "other): whether the holder is a minor decides what may be disclosed. Stored "
+             "encrypted; omit it for a resident-ID number (it carries the date)."),
+    ] | None = None
     affiliations: Annotated[list[AffiliationIn], Meta(max_length=50)] = []
 
 
@@ -86,6 +92,8 @@ class SubjectUpdate(Struct, forbid_unknown_fields=True, kw_only=True):
     legal_representative: Name | None = None
     document_type: DocumentTypeName | None = None
     document_number: DocumentNumber | None = None
+    # For a number that carries no birth date (see PractitionerCreate).
+    birth_date: date | None = None
 
 
 class StatusChange(Struct, forbid_unknown_fields=True, kw_only=True):
@@ -128,6 +136,7 @@ class Subject(Struct, kw_only=True, omit_defaults=True):
     document_type: str | None = None
     document_number: str | None = None
     document_number_masked: bool | None = None
+    birth_date: date | None = None
     affiliations: list[Affiliation] | None = None
     version: int
     created_at: datetime
@@ -188,6 +197,8 @@ def subject_view(
         document_type=row["document_type"],
         document_number=subjects.document_number_for(services, row, clear=clear_document),
         document_number_masked=(not clear_document) if is_person else None,
+        # Recorded beside a number that carries none; shown with the clear number only.
+        birth_date=subjects.birth_date_of(services, row) if is_person and clear_document else None,
         affiliations=[affiliation_view(a) for a in affiliations]
         if affiliations is not None
         else None,
@@ -391,6 +402,8 @@ class SubjectController(Controller):
             )
         if data.document_type is not None:
             changes["document"] = (data.document_type, data.document_number)
+        if data.birth_date is not None:
+            changes["birth_date"] = data.birth_date
         deciding_authority(principal)
         written = await subjects.update_subject(
             services, principal.actor, subject_id, data.version, changes

@@ -269,7 +269,7 @@ async def read_changes(services: Services, since: str | None, limit: int) -> Cha
         subject_ids = list({_subject_of(t, i, b) for _, t, i, b in decoded})
         # Minors are judged on the subject as it is now (the profile does the same).
         people = await conn.fetch(
-            "SELECT id, document_type, document_cipher FROM subjects"
+            "SELECT id, document_type, document_cipher, birth_date_cipher FROM subjects"
             " WHERE id = ANY($1::uuid[]) AND kind = 'practitioner'",
             subject_ids,
         )

@@ -78,7 +78,7 @@ _HIT = "c.records IS NOT NULL AND c.as_of <= $1 AND (c.valid_until IS NULL OR $1
 # What the subject part is built from (views.SubjectReader), and how answers are matched.
 _SUBJECT = [
     f"s.{name}" for name in BureauSubject.__struct_fields__ if name != "document_number"
-] + ["s.document_cipher", "s.document_lookup"]
+] + ["s.document_cipher", "s.document_lookup", "s.birth_date_cipher"]
 _COLUMNS = ", ".join(
     [
         *_SUBJECT,

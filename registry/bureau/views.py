@@ -144,7 +144,10 @@ class SubjectReader:
 
     def is_minor(self, data: Row) -> bool:
         """``disclosure.is_minor_on`` the day of the read, for a subject row or body."""
-        return is_minor_on(self.number(data), self.on)
+        blob = data.get("birth_date_cipher")
+        born = (None if blob is None
+                else self._services.pii.decrypt_birth_date(str(data["document_type"]), _cipher(blob)))
+        return is_minor_on(self.number(data), self.on, born)
 
     def view(self, data: Row) -> BureauSubject:
         number = self.number(data)

@@ -28,6 +28,7 @@ from registry.db.types import Conn
 from registry.domain import disclosure
 from registry.errors import Forbidden
 from registry.services import Services
+from registry.subjects import birth_date_of
 
 _NO_AUTHORITY = (
     "this token belongs to no authority, so it can record or change no decision; "
@@ -102,13 +103,14 @@ async def disclosed_to_bureaus(services: Services, target_type: str, target: asy
     if not disclosure.PUBLICATIONS[target_type].shown(dict(target), day):
         return False
     person = await conn.fetchrow(
-        "SELECT document_type, document_cipher FROM subjects WHERE id = $1 AND kind = 'practitioner'",
+        "SELECT document_type, document_cipher, birth_date_cipher FROM subjects"
+        " WHERE id = $1 AND kind = 'practitioner'",
         target["subject_id"],
     )
     if person is None:
         return True
     number = services.pii.decrypt(person["document_type"], bytes(person["document_cipher"]))
-    return not disclosure.is_minor_on(number, day)
+    return not disclosure.is_minor_on(number, day, birth_date_of(services, person))
 
 
 async def entry_owners(source: Conn | asyncpg.Pool, record_ids: list[object]) -> list[str]:

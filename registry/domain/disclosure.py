@@ -67,8 +67,10 @@ Nothing about a practitioner who is a minor on D reaches the public or a bureau.
 A stored number counts if it is an 18-character GB 11643 number (a valid check
 character and a real birth date: ``identifiers.birth_date_of_resident_id``),
 *whatever its document type*, so a resident-ID number recorded under ``other``
-protects its holder too; a birth date after D counts as a minor. Other numbers
-carry no birth date. ``is_minor_on`` is that rule; ``adult_from`` the first day it
+protects its holder too; a birth date after D counts as a minor. For other numbers
+the birth date recorded beside them counts (required when a practitioner is registered
+with such a document; rows from before it was required have none and are taken as
+adults). ``is_minor_on`` is that rule; ``adult_from`` the first day it
 stops holding. That day the expiry pass writes ``subject.came_of_age``
 (registry/coming_of_age.py), and the change feed then brings the person's whole
 profile to bureaus (registry/bureau/feed.py).
@@ -78,6 +80,7 @@ Day D is always the registry's calendar day (Xining, UTC+8) of the moment asked.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -350,18 +353,18 @@ PUBLICATIONS: Final[Mapping[str, Publication]] = MappingProxyType(
 ADULT_AGE: Final = 18
 
 
-def adult_from(number: str | None) -> date | None:
+def adult_from(number: str | None, born: date | None = None) -> date | None:
     """The first day the holder of ``number`` is an adult (their 18th birthday; 1 March for
-    someone born on 29 February), or None when the number carries no birth date.
+    someone born on 29 February), or None when neither the number nor ``born`` says.
 
     Whatever the document type the number was stored under: any 18-character GB 11643
-    number counts.
+    number counts, and its birth date wins. ``born`` is the birth date recorded beside a
+    number that carries none (passports, permits, ``other``: registry/subjects.py).
     """
-    if number is None:
-        return None
-    try:
-        born = birth_date_of_resident_id(number)
-    except InvalidInput:
+    if number is not None:
+        with contextlib.suppress(InvalidInput):  # no GB 11643 number: ``born`` says
+            born = birth_date_of_resident_id(number)
+    if born is None:
         return None
     try:
         return born.replace(year=born.year + ADULT_AGE)
@@ -369,7 +372,8 @@ def adult_from(number: str | None) -> date | None:
         return date(born.year + ADULT_AGE, 3, 1)
 
 
-def is_minor_on(number: str | None, day: date) -> bool:
-    """Whether the holder of ``number`` is a minor on ``day`` (born after it counts too)."""
-    first = adult_from(number)
+def is_minor_on(number: str | None, day: date, born: date | None = None) -> bool:
+    """Whether the holder of ``number`` (born on ``born``, when the number does not say) is a
+    minor on ``day``; born after it counts too."""
+    first = adult_from(number, born)
     return first is not None and day < first

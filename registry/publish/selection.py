@@ -47,7 +47,8 @@ OBJECTION_MARK: Final = "異議處理中"
 SUBJECT_COLUMNS: Final = (
     "s.kind AS subject_kind, s.name AS subject_name, s.credit_code AS subject_credit_code,"
     " s.legal_representative AS subject_legal_representative,"
-    " s.document_type AS subject_document_type, s.document_cipher AS subject_document_cipher"
+    " s.document_type AS subject_document_type, s.document_cipher AS subject_document_cipher,"
+    " s.birth_date_cipher AS subject_birth_date_cipher"
 )
 
 # $1 is the day: in publication on it (registry.domain.disclosure).
@@ -174,15 +175,18 @@ class SubjectView:
         if cached is not None:
             return cached
         # Across requests: keyed by the ciphertext too, so a changed number is a miss.
-        shared_key = (subject_id, bytes(row["subject_document_cipher"]), self._day,
-                      self._services.policy.mask_char)
+        born_blob = row["subject_birth_date_cipher"]
+        shared_key = (subject_id, bytes(row["subject_document_cipher"]) + bytes(born_blob or b""),
+                      self._day, self._services.policy.mask_char)
         shared = _PRACTITIONERS.get(shared_key)
         if shared is not None:
             self._cache[subject_id] = shared
             return shared
         doc_type = row["subject_document_type"]
         number = self._services.pii.decrypt(doc_type, bytes(row["subject_document_cipher"]))
-        hidden = is_minor_on(number, self._day)
+        born = (None if born_blob is None
+                else self._services.pii.decrypt_birth_date(doc_type, bytes(born_blob)))
+        hidden = is_minor_on(number, self._day, born)
         policy = self._services.policy
         masked = mask_document_number(
             number, policy.mask_keep_head, policy.mask_keep_tail, policy.mask_char

@@ -77,6 +77,7 @@ def _plain(value: Any) -> Any:
 # on an upgraded database. A non-NULL value is committed like any other column.
 LATE_COLUMNS: frozenset[str] = frozenset({
     "authority_code",  # api_tokens, schema/0008_authorities.sql
+    "birth_date_cipher",  # subjects, schema/0011_practitioner_birth_dates.sql
 })
 
 
