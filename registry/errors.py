@@ -39,6 +39,15 @@ class InvalidInput(RegistryError):
         self.accepted = accepted
 
 
+class BadRequest(InvalidInput):
+    """The request as a whole cannot be read (a body too deeply nested to decode): 400,
+    naming the part (``body``) like any invalid input."""
+
+    status = 400
+    title = "Bad request"
+    type_slug = "bad-request"
+
+
 class NotFound(RegistryError):
     status = 404
     title = "Not found"

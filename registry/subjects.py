@@ -13,6 +13,7 @@ from typing import Any
 import asyncpg
 
 from registry.clock import today
+from registry.db.like import literal as like_literal
 from registry.db.types import Conn, required
 from registry.db.writes import Written, audited_write
 from registry.errors import Conflict, InvalidInput, NotFound
@@ -304,7 +305,7 @@ async def list_subjects(
         " AND ($2::text IS NULL OR name LIKE $2 || '%')"
         " AND ($3::uuid IS NULL OR id > $3) ORDER BY id LIMIT $4",
         kind,
-        name_prefix,
+        None if name_prefix is None else like_literal(name_prefix),
         after,
         limit,
     )

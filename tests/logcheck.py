@@ -8,6 +8,7 @@ it set up a log without starting the app (for tests that only use ``db``).
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import asyncpg
@@ -67,3 +68,23 @@ async def append_tokens(pool: asyncpg.Pool, count: int, *, prefix: str = "bulk")
         )
         indexes.append(written.log_index)
     return indexes
+
+
+def logged_errors(text: str) -> list[str]:
+    """The lines of a server's stderr that report an error: JSON lines at level error or
+    critical or carrying an exception, and any other line holding a traceback (a crash
+    outside the logger). Parsed, not matched as text: the logger writes compact JSON, and
+    a search for `"level": "error"` (with a space) never matched one line."""
+    found = []
+    for line in text.splitlines():
+        try:
+            event = json.loads(line)
+        except ValueError:
+            if "Traceback" in line:
+                found.append(line)
+            continue
+        if isinstance(event, dict) and (
+            event.get("level") in ("error", "critical") or "exception" in event
+        ):
+            found.append(line)
+    return found

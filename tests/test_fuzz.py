@@ -24,6 +24,7 @@ import pytest
 
 from registry.settings import Settings
 from tests.conftest import issue
+from tests.logcheck import logged_errors
 
 # Checks we do not run, each with its reason:
 # - positive_data_acceptance: the schema cannot state check characters (GB 32100 / GB 11643)
@@ -73,7 +74,7 @@ def server(database_url: str, base_settings: Settings) -> Iterator[str]:
             process.kill()
             process.wait()
         log_file.close()
-        errors = [line for line in log_path.read_text().splitlines() if '"level": "error"' in line]
+        errors = logged_errors(log_path.read_text())
         assert not errors, errors[:5]
 
 

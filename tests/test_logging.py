@@ -81,3 +81,25 @@ def test_lines_logged_while_serving_a_request_carry_its_id(
     inside, outside = (json.loads(line) for line in capsys.readouterr().err.splitlines())
     assert inside["event"] == "inside" and inside["request_id"] == "req-7"
     assert outside["event"] == "outside" and "request_id" not in outside
+
+
+def test_the_fuzzers_error_check_sees_an_error_line(json_logs: pytest.CaptureFixture[str]) -> None:
+    """The check tests/test_fuzz.py runs over the server's log fires on what the logger
+    really writes (it once searched for `"level": "error"` in compact JSON, and never could)."""
+    import structlog
+
+    from tests.logcheck import logged_errors
+
+    log = structlog.get_logger("fuzz-check")
+    log.info("all_fine")
+    log.error("something_failed", reason="test")
+    try:
+        raise RuntimeError("boom")
+    except RuntimeError:
+        log.exception("unhandled")
+    text = json_logs.readouterr().err
+    found = logged_errors(text)
+    assert len(found) == 2, text
+    assert "something_failed" in found[0] and "boom" in found[1]
+    assert logged_errors('{"level":"info","event":"request_finished"}') == []
+    assert logged_errors("Traceback (most recent call last):") != []

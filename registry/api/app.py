@@ -13,6 +13,7 @@ from litestar.types import ControllerRouterHandler
 
 from registry.api.admin import AuthorityController, TokenController
 from registry.api.auth import provide_principal
+from registry.api.body_guard import refuse_deep_bodies
 from registry.api.health import healthz, readyz
 from registry.api.middleware import request_id_middleware
 from registry.api.openapi import StrictStructSchemaPlugin, openapi_config
@@ -90,6 +91,8 @@ def create_app(
             "principal": Provide(provide_principal, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,
+        # Before any body is decoded: nesting that would overflow the decoder is a 400.
+        before_request=refuse_deep_bodies,
         middleware=[request_id_middleware],
         openapi_config=openapi_config(VERSION),
         plugins=[StrictStructSchemaPlugin()],

@@ -82,8 +82,23 @@ async def _rows(services: Services, sql: str, as_of: datetime) -> AsyncIterator[
                 return
 
 
+# A cell a spreadsheet would run as a formula (OWASP "CSV injection"): =, +, -, @, and tab
+# or carriage return, after which some spreadsheets look again. Such a cell is prefixed
+# with an apostrophe, the neutralisation spreadsheets themselves use for text; the value is
+# still there to read. JSON exports carry values as typed (no spreadsheet opens them).
+_FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: str | None) -> str | None:
+    """``value`` as a CSV cell no spreadsheet will evaluate."""
+    if value and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
 async def stream_csv(services: Services, name: str, as_of: datetime) -> AsyncIterator[bytes]:
-    """UTF-8 with BOM; the header is the Chinese item names in the standard's order."""
+    """UTF-8 with BOM; the header is the Chinese item names in the standard's order; every
+    cell safe to open in a spreadsheet (``spreadsheet_safe``)."""
     sql, items, to_values, _ = EXPORTS[name]
     subjects = SubjectView(services, day_of(as_of))
     buffer = io.StringIO()
@@ -94,7 +109,8 @@ async def stream_csv(services: Services, name: str, as_of: datetime) -> AsyncIte
         buffer.seek(0)
         buffer.truncate()
         writer.writerows(
-            to_values(row, subjects.identity(row)) for row in chunk if subjects.visible(row)
+            [spreadsheet_safe(cell) for cell in to_values(row, subjects.identity(row))]
+            for row in chunk if subjects.visible(row)
         )
         yield buffer.getvalue().encode()
 

@@ -16,6 +16,7 @@ from typing import Any, Final
 import asyncpg
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from registry.db.like import literal as like_literal
 from registry.publish.selection import (
     GRADE_NAMES,
     LISTING_ITEMS,
@@ -87,7 +88,7 @@ def _listing_card(row: asyncpg.Record, subjects: SubjectView) -> dict[str, Any]:
 def _search_condition(q: str | None, first: int) -> tuple[str, list[Any]]:
     if not q:
         return "", []
-    like = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    like = "%" + like_literal(q) + "%"
     return (f" AND (s.name LIKE ${first} OR s.credit_code = ${first + 1})", [like, q.strip().upper()])
 
 
