@@ -53,6 +53,10 @@ def request_id_middleware(app: ASGIApp) -> ASGIApp:
                 status["code"] = message["status"]
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", request_id.encode()))
+                # Every answer is what its Content-Type says: never sniffed as HTML. (Problem
+                # answers carry it already: api/problems.py.)
+                if not any(k.lower() == b"x-content-type-options" for k, _ in headers):
+                    headers.append((b"x-content-type-options", b"nosniff"))
                 if scope.get("method") == "OPTIONS" and status["code"] == 204:
                     headers = _with_full_allow(scope, headers)
                 message["headers"] = headers

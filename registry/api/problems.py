@@ -16,11 +16,12 @@ import structlog
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
-from registry.errors import RegistryError, Unavailable
+from registry.errors import RegistryError, Unauthenticated, Unavailable
 
 log = structlog.get_logger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
+NO_SNIFF = {"X-Content-Type-Options": "nosniff"}
 _TYPE_BASE = "https://registry.example/problems/"
 
 
@@ -47,7 +48,10 @@ def problem_response(
         content=msgspec.json.encode(body),
         status_code=status,
         media_type=PROBLEM_JSON,
-        headers=headers,
+        # Also here, not only in request_id_middleware: a refusal raised before the route
+        # (authentication) is answered by Litestar's outer exception layer, past that
+        # middleware's send.
+        headers={**NO_SNIFF, **(headers or {})},
     )
 
 
@@ -55,6 +59,9 @@ def handle_registry_error(request: Request[Any, Any, Any], error: RegistryError)
     headers = None
     if isinstance(error, Unavailable):
         headers = {"Retry-After": str(error.retry_after)}
+    elif isinstance(error, Unauthenticated):
+        # RFC 6750 §3: say which scheme the resource wants.
+        headers = {"WWW-Authenticate": 'Bearer realm="vc-credit-registry"'}
     extra = dict(error.extra)
     extra.pop("retry_after", None)
     return problem_response(
