@@ -121,7 +121,7 @@ async def test_page_in_headless_chromium(live_server: str, db: asyncpg.Pool, tmp
             assert ADULT_MASKED in body
             assert ADULT_ID not in body
             assert "寧金罰〔2026〕1號" in body
-            assert "如何核驗" in body
+            assert "如何核验" in body
             proof = page.locator("a[href^='/log/proof/inclusion']")
             assert await proof.count() == 1
             await proof.click()
