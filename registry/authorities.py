@@ -26,6 +26,7 @@ from registry.db.types import Conn, required
 from registry.db.writes import Written, audited_write
 from registry.errors import Conflict, InvalidInput, NotFound
 from registry.identifiers import validate_credit_code
+from registry.text import clean_text
 from registry.tokens import REVOKED_CHANNEL
 
 GOVERNMENT_PREFIX = "11"
@@ -52,10 +53,8 @@ def validate_authority_code(value: str, field: str = "code") -> str:
 
 
 def _name(value: str) -> str:
-    name = value.strip()
-    if not 1 <= len(name) <= 200:
-        raise InvalidInput("name", "must be 1–200 characters", "the authority's official name")
-    return name
+    """The official name as stored: one line of visible text (registry/text.py), 1–200 characters."""
+    return clean_text(value, "name", required=True, max_length=200)
 
 
 async def add_authority(

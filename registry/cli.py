@@ -123,6 +123,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         port=args.port,
         log_config=None,
         access_log=False,
+        # X-Forwarded-For/-Proto only from the proxies named in REGISTRY_TRUSTED_PROXIES
+        # (uvicorn would otherwise believe any process on this machine).
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=list(settings.trusted_proxies) or "",
         # The standard library's event loop, not uvloop: with the CPU saturated (a
         # repeated profile needs no database, so requests never wait), uvloop served
         # some of 128 keep-alive connections ~1 s late (p99 0.9-1.2 s) where asyncio

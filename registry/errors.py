@@ -29,11 +29,14 @@ class InvalidInput(RegistryError):
     title = "Invalid input"
     type_slug = "invalid-input"
 
-    def __init__(self, field: str, reason: str, accepted: str | None = None) -> None:
+    def __init__(
+        self, field: str, reason: str, accepted: str | None = None, *, source: str | None = None
+    ) -> None:
         message = f"{field}: {reason}"
         if accepted:
             message += f" (accepted: {accepted})"
-        super().__init__(message, field=field, reason=reason, accepted=accepted)
+        # ``source`` says where the field is when it is not the body: query, header, path.
+        super().__init__(message, field=field, reason=reason, accepted=accepted, source=source)
         self.field = field
         self.reason = reason
         self.accepted = accepted
@@ -46,6 +49,17 @@ class BadRequest(InvalidInput):
     status = 400
     title = "Bad request"
     type_slug = "bad-request"
+
+
+class UnsupportedMediaType(InvalidInput):
+    """A body in a format the route does not read (``Content-Type`` not JSON): 415."""
+
+    status = 415
+    title = "Unsupported media type"
+    type_slug = "unsupported-media-type"
+
+    def __init__(self, field: str, reason: str, accepted: str | None = None) -> None:
+        super().__init__(field, reason, accepted, source="header")
 
 
 class NotFound(RegistryError):

@@ -5,8 +5,13 @@ Pure functions only: no I/O, no logging. The one clock read is the default of
 
 Normalisation (``normalise_identifier``) is NFKC, then stripping surrounding
 whitespace, then upper case, so full-width input from a Chinese IME
-(``６３０１０２…``) and a lower-case final ``x`` are accepted. Every validator
-returns the normalised value; that is the canonical form to store and to hash.
+(``６３０１０２…``), lower case (``ｘ``, ``x`` → ``X``) and surrounding spaces
+(including U+3000) are accepted. Every validator returns the normalised value;
+that is the canonical form to store, to hash and to look up by. Spaces and
+invisible characters *inside* a number (zero-width, bidirectional, control,
+combining) are refused by name (``U+200B at position 19``), never dropped:
+what the caller sees is what is checked. Document type names are read the same
+way (NFKC, trimmed, lower case).
 
 Document numbers of natural persons are personal data: rejection reasons never
 echo the number, its birth date or the expected check character. They may name
@@ -43,6 +48,23 @@ __all__ = [
 def normalise_identifier(value: str) -> str:
     """NFKC, strip surrounding whitespace, upper-case: the canonical input form."""
     return unicodedata.normalize("NFKC", value).strip().upper()
+
+
+# Spaces, controls, format characters (zero-width, bidirectional) and combining marks:
+# nothing to see, so a wrong length alone would not tell the caller what to fix.
+_HIDDEN_CATEGORIES: Final = frozenset({"Cc", "Cf", "Cs", "Zs", "Zl", "Zp", "Mn", "Mc", "Me"})
+
+
+def _refuse_hidden(value: str, field: str, accepted: str) -> None:
+    """Name the first invisible character inside a normalised identifier, if any."""
+    for position, char in enumerate(value, start=1):
+        if unicodedata.category(char) in _HIDDEN_CATEGORIES:
+            raise InvalidInput(
+                field,
+                f"character U+{ord(char):04X} at position {position} is a space or an "
+                "invisible character; type the number without it",
+                accepted,
+            )
 
 
 def _char_at(value: str, position: int) -> str:
@@ -87,6 +109,7 @@ def validate_credit_code(value: str, field: str = "credit_code") -> str:
     category (positions 1–2) are only checked against the alphabet.
     """
     code = normalise_identifier(value)
+    _refuse_hidden(code, field, _USCC_ACCEPTED)
     if len(code) != 18:
         raise InvalidInput(field, f"must be 18 characters long, got {len(code)}", _USCC_ACCEPTED)
     for position, char in enumerate(code, start=1):
@@ -193,6 +216,7 @@ def validate_resident_id(
     a separate document type (``hmt_residence_permit``), and are rejected here.
     """
     number = normalise_identifier(value)
+    _refuse_hidden(number, field, _RESIDENT_ID_ACCEPTED)
     _gb11643_shape(number, field, _RESIDENT_ID_ACCEPTED)
     if number[:2] in {"81", "82", "83"}:
         raise InvalidInput(
@@ -290,6 +314,10 @@ _FOREIGN_ACCEPTED: Final = (
     "or the old 15-character form of 3 letters and 12 digits"
 )
 _OTHER_ACCEPTED: Final = "1 to 40 capital letters, digits or hyphens"
+_DOCUMENT_NUMBER_ACCEPTED: Final = (
+    "the number as printed on the document: letters, digits (half- or full-width) and, "
+    "for document_type other, hyphens; no spaces inside"
+)
 
 
 def _first_outside(number: str, allowed: str) -> str | None:
@@ -357,9 +385,9 @@ def _is_resident_id(number: str, today: date | None) -> bool:
 
 
 def parse_document_type(doc_type: str, field: str = "document_type") -> DocumentType:
-    """The ``DocumentType`` named by ``doc_type`` (case and surrounding space ignored)."""
+    """The ``DocumentType`` named by ``doc_type`` (width, case and surrounding space ignored)."""
     try:
-        return DocumentType(doc_type.strip().lower())
+        return DocumentType(unicodedata.normalize("NFKC", doc_type).strip().lower())
     except ValueError:
         raise InvalidInput(
             field, "is not a known document type", _DOCUMENT_TYPES_ACCEPTED
@@ -376,6 +404,7 @@ def validate_document(
     kind = parse_document_type(doc_type)
     field = "document_number"
     value = normalise_identifier(number)
+    _refuse_hidden(value, field, _DOCUMENT_NUMBER_ACCEPTED)
     if kind not in _OWN_GB11643_LAYOUT and _is_resident_id(value, today):
         # A resident ID filed under another type would still be read as one (its birth
         # date protects a minor: registry.domain.disclosure), but searching and matching

@@ -6,14 +6,19 @@ the same names. Nothing else in the package reads ``os.environ``.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from registry.domain.policy import Policy
 
 DEFAULT_ORIGIN = "registry.example/vc-credit"
+# Where the service is reached, for the absolute links it writes (feeds, Atom). The
+# default suits `registry serve` on this machine; production sets REGISTRY_PUBLIC_URL.
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
 
 
 class SettingsError(ValueError):
@@ -44,6 +49,36 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise SettingsError(f"{name}={raw!r} is not a boolean (use 1/0, true/false)")
 
 
+def public_url(raw: str) -> str:
+    """An http(s) origin, optionally with a path prefix; no query, fragment or user."""
+    parts = urlsplit(raw.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SettingsError(
+            f"REGISTRY_PUBLIC_URL={raw!r}: use an absolute http(s) URL such as "
+            "https://credit.xining.gov.cn"
+        )
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise SettingsError(f"REGISTRY_PUBLIC_URL={raw!r}: no query, fragment or user name")
+    return urlunsplit((parts.scheme, parts.netloc.lower(), parts.path.rstrip("/"), "", ""))
+
+
+def trusted_proxies(raw: str) -> tuple[str, ...]:
+    """Addresses or networks whose X-Forwarded-* headers are believed (comma-separated)."""
+    found = []
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise SettingsError(
+                f"REGISTRY_TRUSTED_PROXIES: {item!r} is not an IP address or network "
+                "(e.g. 10.0.0.5 or 10.0.0.0/24)"
+            ) from None
+        found.append(item)
+    return tuple(found)
+
+
 def _policy(env: Mapping[str, str]) -> Policy:
     try:
         return Policy.from_env(env)
@@ -72,6 +107,10 @@ class Settings:
     pool_max: int = 10
     # "json", "console" or "auto" (console on a terminal, JSON otherwise).
     log_format: str = "auto"
+    # The base of every absolute URL the service writes (never taken from `Host`).
+    public_url: str = DEFAULT_PUBLIC_URL
+    # Proxies whose X-Forwarded-For/-Proto are honoured; nobody's when empty.
+    trusted_proxies: tuple[str, ...] = ()
     # Largest request body accepted, in bytes.
     max_body_bytes: int = 4 * 1024 * 1024
     # How often the service ends the publicity of what reached its end (0: never; use
@@ -138,6 +177,8 @@ class Settings:
             pool_min=pool_min,
             pool_max=pool_max,
             log_format=log_format,
+            public_url=public_url(env.get("REGISTRY_PUBLIC_URL") or DEFAULT_PUBLIC_URL),
+            trusted_proxies=trusted_proxies(env.get("REGISTRY_TRUSTED_PROXIES", "")),
             max_body_bytes=_int(env, "REGISTRY_MAX_BODY_BYTES", 4 * 1024 * 1024, 1024, 1 << 30),
             expiry_interval_ms=_int(env, "REGISTRY_EXPIRY_INTERVAL_MS", 60_000, 0, 86_400_000),
             profile_warm_interval_ms=_int(

@@ -7,6 +7,8 @@ version's full row is kept in the log's object store with its leaf index.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -14,8 +16,9 @@ import asyncpg
 
 from registry.clock import today
 from registry.db.like import literal as like_literal
-from registry.db.types import Conn, required
-from registry.db.writes import Written, audited_write
+from registry.db.types import Conn, Db, required
+from registry.db.writes import Written, audited_write, write_transaction
+from registry.domain.record_rules import DATE_FLOOR, check_end_date, check_past_date
 from registry.errors import Conflict, InvalidInput, NotFound
 from registry.identifiers import (
     birth_date_of_resident_id,
@@ -24,6 +27,7 @@ from registry.identifiers import (
     validate_document,
 )
 from registry.services import Services
+from registry.text import clean_query, clean_text
 
 ORGANISATION_KINDS = ("vc_firm", "vc_manager")
 KINDS = (*ORGANISATION_KINDS, "practitioner")
@@ -64,27 +68,69 @@ def birth_date_to_store(given: date | None, number: str, on: date) -> date | Non
 
 
 def _clean(value: str | None, field: str) -> str | None:
-    if value is None:
-        return None
-    stripped = value.strip()
-    if not stripped:
-        raise InvalidInput(field, "is blank", "a non-empty text")
-    return stripped
+    """One line of text as stored (registry/text.py): trimmed, NFC, nothing hidden, not blank."""
+    return clean_text(value, field)
 
 
-def _unique_conflict(error: asyncpg.UniqueViolationError) -> Conflict:
+def _unique_conflict(
+    error: asyncpg.UniqueViolationError, existing_id: uuid.UUID | None = None
+) -> Conflict:
+    """The 409 for a duplicate credit code or document, naming the subject that holds it
+    (``existing_id``). Subjects are written by regulators only (registry/api/subjects.py),
+    and a regulator may read that subject anyway: the id tells it nothing it could not ask."""
     constraint = getattr(error, "constraint_name", "") or ""
+    existing = str(existing_id) if existing_id is not None else None
     if "credit_code" in constraint:
-        return Conflict("a subject with this credit_code already exists", field="credit_code")
+        return Conflict(
+            "a subject with this credit_code already exists (existing_id names it)",
+            field="credit_code",
+            existing_id=existing,
+        )
     if "document" in constraint:
         return Conflict(
-            "a practitioner with this document_type and document_number already exists",
+            "a practitioner with this document_type and document_number already exists "
+            "(existing_id names it: read or change that subject instead)",
             field="document_number",
+            existing_id=existing,
         )
     return Conflict(f"duplicate value ({constraint})")
 
 
-async def create_subject(services: Services, actor: str, data: dict[str, Any]) -> Written:
+async def _duplicate(
+    services: Services,
+    error: asyncpg.UniqueViolationError,
+    *,
+    credit_code: str | None,
+    document: tuple[str, bytes] | None,
+) -> Conflict:
+    """``_unique_conflict`` with the holder looked up. A unique violation is raised only once
+    the other row is committed, so the lookup (a new snapshot) finds it."""
+    constraint = getattr(error, "constraint_name", "") or ""
+    existing: uuid.UUID | None = None
+    if "credit_code" in constraint and credit_code is not None:
+        existing = await services.pool.fetchval(
+            "SELECT id FROM subjects WHERE credit_code = $1", credit_code
+        )
+    elif "document" in constraint and document is not None:
+        existing = await services.pool.fetchval(
+            "SELECT id FROM subjects WHERE document_type = $1 AND document_lookup = $2",
+            *document,
+        )
+    return _unique_conflict(error, existing)
+
+
+def _filing_date(services: Services, value: date | None) -> date | None:
+    """A filing (備案) has happened: 1990-01-01 up to today (9999-12-31 was accepted)."""
+    if value is not None:
+        check_past_date("filing_date", value, today(services.clock))
+    return value
+
+
+async def create_subject(
+    services: Services, actor: str, data: dict[str, Any], *, conn: Conn | None = None
+) -> Written:
+    """Register a subject: one change, one leaf. With ``conn`` it joins that write
+    transaction (``register`` adds the affiliations in the same one)."""
     kind = data["kind"]
     name = _clean(data["name"], "name")
     subject_id = uuid.uuid4()
@@ -95,7 +141,7 @@ async def create_subject(services: Services, actor: str, data: dict[str, Any]) -
             code,
             _clean(data.get("registered_region"), "registered_region"),
             _clean(data.get("filing_number"), "filing_number"),
-            data.get("filing_date"),
+            _filing_date(services, data.get("filing_date")),
             _clean(data.get("legal_representative"), "legal_representative"),
             None,
             None,
@@ -132,9 +178,15 @@ async def create_subject(services: Services, actor: str, data: dict[str, Any]) -
             action="subject.create",
             object_type="subject",
             write=write,
+            conn=conn,
         )
     except asyncpg.UniqueViolationError as error:
-        raise _unique_conflict(error) from None
+        raise await _duplicate(
+            services,
+            error,
+            credit_code=values[0],
+            document=None if values[5] is None else (values[5], values[7]),
+        ) from None
 
 
 async def get_subject(services: Services, subject_id: uuid.UUID) -> asyncpg.Record:
@@ -206,7 +258,7 @@ async def update_subject(
             if field == "credit_code":
                 assignments[field] = validate_credit_code(value, "credit_code")
             elif field == "filing_date":
-                assignments[field] = value
+                assignments[field] = _filing_date(services, value)
             else:
                 assignments[field] = _clean(value, field)
     if not assignments:
@@ -240,7 +292,13 @@ async def update_subject(
             write=write,
         )
     except asyncpg.UniqueViolationError as error:
-        raise _unique_conflict(error) from None
+        raise await _duplicate(
+            services,
+            error,
+            credit_code=assignments.get("credit_code"),
+            document=(assignments["document_type"], assignments["document_lookup"])
+            if "document_lookup" in assignments else None,
+        ) from None
 
 
 async def find_by_document(
@@ -300,12 +358,14 @@ async def list_subjects(
     after: uuid.UUID | None,
     limit: int,
 ) -> list[asyncpg.Record]:
+    # Names are stored in NFC (registry/text.py), so the prefix is compared in NFC too.
+    prefix = clean_query(name_prefix, "name_prefix")
     rows: list[asyncpg.Record] = await services.pool.fetch(
         "SELECT * FROM subjects WHERE ($1::text IS NULL OR kind = $1)"
         " AND ($2::text IS NULL OR name LIKE $2 || '%')"
         " AND ($3::uuid IS NULL OR id > $3) ORDER BY id LIMIT $4",
         kind,
-        None if name_prefix is None else like_literal(name_prefix),
+        None if prefix is None else like_literal(prefix),
         after,
         limit,
     )
@@ -330,6 +390,59 @@ INSERT INTO affiliations (id, practitioner_id, organisation_id, role, valid_from
 VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $8, $7, $8, $9) RETURNING *"""
 
 
+@dataclass(frozen=True)
+class NewAffiliation:
+    organisation_id: uuid.UUID
+    role: str
+    valid_from: date
+    valid_to: date | None = None
+
+
+@dataclass(frozen=True)
+class Registered:
+    """A subject registered with its affiliations: every change and its leaf, in log order."""
+
+    subject: Written
+    affiliations: list[Written]
+
+    @property
+    def last_index(self) -> int:
+        """The write's last leaf: a receipt for all of it waits for this index."""
+        return self.affiliations[-1].log_index if self.affiliations else self.subject.log_index
+
+
+async def register(
+    services: Services,
+    actor: str,
+    data: dict[str, Any],
+    affiliations: Sequence[NewAffiliation] = (),
+) -> Registered:
+    """Create a subject and its affiliations as one write.
+
+    Guarantee: the subject, every affiliation and their leaves (consecutive indexes)
+    commit together or not at all. A refused affiliation is a 422 naming it
+    (``affiliations[i].organisation_id``) and leaves nothing behind, so the corrected
+    request can simply be sent again.
+    """
+    if affiliations and data["kind"] != "practitioner":
+        raise InvalidInput("affiliations", "only practitioners have affiliations",
+                           "omit affiliations")
+    async with write_transaction(services.pool) as conn:
+        subject = await create_subject(services, actor, data, conn=conn)
+        added: list[Written] = []
+        for i, item in enumerate(affiliations):
+            try:
+                added.append(await add_affiliation(
+                    services, actor, subject.row["id"], item.organisation_id, item.role,
+                    item.valid_from, item.valid_to, conn=conn,
+                ))
+            except InvalidInput as error:
+                raise InvalidInput(
+                    f"affiliations[{i}].{error.field}", error.reason, error.accepted
+                ) from None
+    return Registered(subject=subject, affiliations=added)
+
+
 async def add_affiliation(
     services: Services,
     actor: str,
@@ -338,25 +451,34 @@ async def add_affiliation(
     role: str,
     valid_from: date,
     valid_to: date | None,
+    *,
+    conn: Conn | None = None,
 ) -> Written:
-    person = await get_subject(services, practitioner_id)
+    """Record an affiliation: one change, one leaf. With ``conn`` it reads and writes in
+    that write transaction (so a practitioner created in it is found)."""
+    db: Db = conn if conn is not None else services.pool
+    person = await db.fetchrow("SELECT kind FROM subjects WHERE id = $1", practitioner_id)
+    if person is None:
+        raise NotFound(f"no subject with id {practitioner_id}")
     if person["kind"] != "practitioner":
         raise InvalidInput("subject", "affiliations belong to practitioners", "a practitioner's id")
-    org = await services.pool.fetchrow("SELECT kind FROM subjects WHERE id = $1", organisation_id)
+    org = await db.fetchrow("SELECT kind FROM subjects WHERE id = $1", organisation_id)
     if org is None:
         raise InvalidInput(
             "organisation_id", "no such subject", "the id of a vc_firm or vc_manager"
         )
     if org["kind"] not in ORGANISATION_KINDS:
         raise InvalidInput("organisation_id", "is not an organisation", "a vc_firm or vc_manager")
-    if valid_to is not None and valid_to < valid_from:
-        raise InvalidInput("valid_to", "is before valid_from", "a date on or after valid_from")
+    if valid_from < DATE_FLOOR:
+        raise InvalidInput("valid_from", f"{valid_from.isoformat()} is before {DATE_FLOOR}",
+                           f"a date from {DATE_FLOOR.isoformat()}")
+    check_end_date("valid_to", valid_to, "valid_from", valid_from)
     role_clean = _clean(role, "role")
     affiliation_id = uuid.uuid4()
 
-    async def write(conn: Conn, index: int, now: datetime) -> asyncpg.Record:
+    async def write(c: Conn, index: int, now: datetime) -> asyncpg.Record:
         row = required(
-            await conn.fetchrow(
+            await c.fetchrow(
                 _INSERT_AFFILIATION,
                 affiliation_id,
                 practitioner_id,
@@ -378,6 +500,7 @@ async def add_affiliation(
         action="affiliation.create",
         object_type="affiliation",
         write=write,
+        conn=conn,
     )
 
 
@@ -391,10 +514,7 @@ async def end_affiliation(
         raise NotFound(f"no affiliation with id {affiliation_id}")
     if current["valid_to"] is not None:
         raise Conflict(f"affiliation {affiliation_id} already ended on {current['valid_to']}")
-    if valid_to < current["valid_from"]:
-        raise InvalidInput(
-            "valid_to", "is before valid_from", f"a date on or after {current['valid_from']}"
-        )
+    check_end_date("valid_to", valid_to, "valid_from", current["valid_from"])
 
     async def write(conn: Conn, index: int, now: datetime) -> asyncpg.Record:
         row = await conn.fetchrow(
@@ -418,6 +538,16 @@ async def end_affiliation(
         object_type="affiliation",
         write=write,
     )
+
+
+async def with_organisation(services: Services, row: asyncpg.Record) -> dict[str, Any]:
+    """An affiliation row as written, with its organisation's name and credit code (the
+    organisation's current ones, as ``affiliations_of`` shows them)."""
+    org = required(await services.pool.fetchrow(
+        "SELECT name, credit_code FROM subjects WHERE id = $1", row["organisation_id"]
+    ))
+    return {**dict(row), "organisation_name": org["name"],
+            "organisation_credit_code": org["credit_code"]}
 
 
 async def affiliations_of(services: Services, subject_id: uuid.UUID) -> list[asyncpg.Record]:

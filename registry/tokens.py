@@ -23,7 +23,8 @@ from registry.clock import Clock
 from registry.db.types import Conn, required
 from registry.db.writes import Written, audited_write
 from registry.errors import Conflict, InvalidInput, NotFound
-from registry.identifiers import normalise_identifier
+from registry.identifiers import validate_credit_code
+from registry.text import clean_text
 
 ROLES = ("regulator", "bureau", "admin")
 
@@ -82,9 +83,8 @@ async def issue_token(
     """
     if role not in ROLES:
         raise InvalidInput("role", f"unknown role {role!r}", ", ".join(ROLES))
-    clean = name.strip()
-    if not 1 <= len(clean) <= 200:
-        raise InvalidInput("name", "must be 1–200 characters", "the holder's name")
+    # One line of visible text (registry/text.py); the column holds 1–200 characters.
+    clean = clean_text(name, "name", required=True, max_length=200)
     if role == "regulator":
         if authority_code is None:
             raise InvalidInput(
@@ -92,7 +92,8 @@ async def issue_token(
                 "a regulator token belongs to an authority",
                 "the code of an active authority (registry authorities list)",
             )
-        authority_code = normalise_identifier(authority_code)
+        # The canonical form (registry/identifiers.py) is what the authorities table holds.
+        authority_code = validate_credit_code(authority_code, "authority_code")
     elif authority_code is not None:
         raise InvalidInput(
             "authority_code", f"a {role} token belongs to no authority", "omit authority_code"

@@ -34,7 +34,8 @@ async def test_a_deep_body_is_a_400_and_the_server_goes_on(
         problem = response.json()
         assert problem["field"] == "body" and str(MAX_DEPTH) in problem["detail"]
     objects = b'{"a":' * depth + b"1" + b"}" * depth
-    response = await client.post("/v1/subjects", headers=regulator, content=objects)
+    response = await client.post("/v1/subjects", content=objects,
+                                 headers={**regulator, "Content-Type": "application/json"})
     assert response.status_code == 400 and response.json()["field"] == "body"
     sid = await subject(client, regulator)  # still serving
     deep_text = penalty(sid, facts="[" * 3000 + "]" * 3000)

@@ -546,3 +546,73 @@ def test_mask_never_reveals_too_much(number: str, head: int, tail: int) -> None:
         assert masked[shown_head + hidden :] == number[shown_head + hidden :]
         assert shown_head <= head
         assert len(number) - shown_head - hidden <= tail
+
+
+# --- Canonical forms of typed identifiers (issue 15) ------------------------------
+
+
+FULL_WIDTH = str.maketrans(
+    "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-",
+    "０１２３４５６７８９ＡＢＣＤＥＦＧＨＩＪＫＬＭＮＯＰＱＲＳＴＵＶＷＸＹＺ"
+    "ａｂｃｄｅｆｇｈｉｊｋｌｍｎｏｐｑｒｓｔｕｖｗｘｙｚ－",
+)
+
+
+@given(uscc_first17, st.booleans(), st.booleans(), st.sampled_from(["", " ", "\u3000", "\t"]))
+def test_any_typed_form_of_a_credit_code_gives_the_canonical_code(
+    first17: str, full_width: bool, lower: bool, space: str
+) -> None:
+    """Full-width, lower-case and surrounded by spaces (ideographic too): one canonical code."""
+    code = with_uscc_check(first17)
+    typed = code.lower() if lower else code
+    typed = typed.translate(FULL_WIDTH) if full_width else typed
+    assert validate_credit_code(f"{space}{typed}{space}") == code
+
+
+@pytest.mark.parametrize(
+    ("doc_type", "typed", "canonical"),
+    [
+        ("resident_id", "１１０１０５１９４９１２３１００２ｘ", "11010519491231002X"),
+        ("resident_id", "\u300011010519491231002x\u3000", "11010519491231002X"),
+        ("passport", "ｅ１２３４５６７８", "E12345678"),
+        ("hk_macao_permit", "ｈ１２３４５６７８", "H12345678"),
+        ("other", "ａｂ－１２", "AB-12"),
+    ],
+)
+def test_full_width_and_lower_case_document_numbers_are_canonical(
+    doc_type: str, typed: str, canonical: str
+) -> None:
+    assert validate_document(doc_type, typed, today=TODAY)[1] == canonical
+
+
+@pytest.mark.parametrize("typed", ["ＲＥＳＩＤＥＮＴ_ＩＤ", " Resident_Id ", "resident＿id"])
+def test_document_type_names_are_read_in_any_width_and_case(typed: str) -> None:
+    assert validate_document(typed, "11010519491231002X", today=TODAY)[0] is DocumentType.RESIDENT_ID
+
+
+@pytest.mark.parametrize(
+    ("char", "position"),
+    [("\u200b", 9), ("\u202e", 1), ("\ufeff", 18), ("\u0301", 5), (" ", 9), ("\u3000", 9)],
+)
+def test_invisible_characters_inside_a_credit_code_are_named_not_dropped(
+    char: str, position: int
+) -> None:
+    """A space or invisible character inside is refused by code point and position, even when
+    it makes the length wrong: the caller is told what to remove."""
+    code = "91350100M000100Y43"
+    typed = code[: position - 1] + char + code[position - 1 :]
+    error = rejected(validate_credit_code, typed)
+    expected = " " if char in (" ", "\u3000") else char  # NFKC makes U+3000 a space
+    assert f"U+{ord(expected):04X} at position {position}" in error.reason
+
+
+@pytest.mark.parametrize("char", ["\x00", "\u200b", "\u202e", " "])
+def test_invisible_characters_inside_a_document_number_are_named(char: str) -> None:
+    number = "11010519491231002X"
+    typed = number[:9] + char + number[9:]
+    for doc_type in ("resident_id", "passport", "other"):
+        error = rejected(validate_document, doc_type, typed, today=TODAY)
+        assert error.field == "document_number"
+        assert f"U+{ord(char):04X} at position 10" in error.reason
+        assert number not in str(error) and number[6:14] not in str(error)
+    assert f"U+{ord(char):04X}" in rejected(validate_resident_id, typed, today=TODAY).reason

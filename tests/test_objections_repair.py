@@ -160,6 +160,12 @@ async def test_repair_of_a_record_after_the_minimum_period(client: Client,
     approved = await client.post(f"/v1/repairs/{rid}/approve", headers=regulator, json={})
     assert approved.status_code == 200
     assert approved.json()["state"] == "approved"
+    # One receipt, naming the repair's own leaf; its checkpoint also covers the record's
+    # leaf written with it (repair.approve, then record.repair).
+    receipt = approved.json()["receipt"]
+    assert receipt["log_index"] == approved.json()["log_index"]
+    tree_size = int(receipt["checkpoint"].split("\n")[1])
+    assert tree_size >= receipt["log_index"] + 2
     now = (await client.get(f"/v1/records/{rec['id']}", headers=regulator)).json()
     assert now["status"] == "repaired"
     assert now["publication_ended_on"] == "2026-06-03"

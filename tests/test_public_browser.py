@@ -34,6 +34,15 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 HEADING = "信用西寧 · 創業投資領域信用信息公示"
 
 
+async def _launch(pw: playwright_api.Playwright) -> playwright_api.Browser:
+    return await pw.chromium.launch(
+        executable_path=CHROMIUM,
+        args=["--headless=new", "--no-sandbox", "--disable-gpu",
+              "--disable-background-networking", "--disable-component-update",
+              "--no-first-run", "--disable-sync"],
+    )
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -92,12 +101,7 @@ async def test_page_in_headless_chromium(live_server: str, db: asyncpg.Pool, tmp
         assert filed.status_code == 201, filed.text
 
     async with playwright_api.async_playwright() as pw:
-        browser = await pw.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless=new", "--no-sandbox", "--disable-gpu",
-                  "--disable-background-networking", "--disable-component-update",
-                  "--no-first-run", "--disable-sync"],
-        )
+        browser = await _launch(pw)
         try:
             page = await browser.new_page(viewport={"width": 390, "height": 844},
                                           java_script_enabled=False)
@@ -139,3 +143,34 @@ async def test_page_in_headless_chromium(live_server: str, db: asyncpg.Pool, tmp
             assert box["height"] > 10
         finally:
             await browser.close()
+
+
+async def test_api_docs_render_without_internet(live_server: str) -> None:
+    """Swagger UI draws the API from local files only: every other host is cut off, and the
+    page's CSP (no inline script) holds with the script running."""
+    refused: list[str] = []
+    problems: list[str] = []
+
+    async def local_only(route: playwright_api.Route) -> None:
+        if route.request.url.startswith(live_server):
+            await route.continue_()
+        else:
+            refused.append(route.request.url)
+            await route.abort()
+
+    async with playwright_api.async_playwright() as pw:
+        browser = await _launch(pw)
+        try:
+            page = await browser.new_page()
+            page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: problems.append(str(e)))
+            await page.route("**/*", local_only)
+            await page.goto(f"{live_server}/schema/swagger")
+            title = page.locator(".swagger-ui .info .title")
+            await title.wait_for(timeout=20_000)
+            assert "credit registry" in (await title.text_content() or "").lower()
+            assert await page.locator(".opblock").count() > 20  # the operations are drawn
+        finally:
+            await browser.close()
+    assert not refused, refused
+    assert not problems, problems

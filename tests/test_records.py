@@ -24,7 +24,8 @@ async def test_penalty_carries_every_item_and_its_publicity(client: Client, regu
     """A general penalty of 2026-03-02 is shown 12 months: 公示截止期 2027-03-02."""
     sid = await subject(client, regulator)
     start = await log_size(db)
-    body = await record(client, regulator, penalty(sid, confiscation_amount="0.000001",
+    body = await record(client, regulator, penalty(sid, penalty_types=["fine", "confiscation"],
+                                                   confiscation_amount="0.000001",
                                                    licence_name="經營許可證", licence_number="QH-001",
                                                    remarks="無", source_code=SOURCE))
     assert body["fine_amount"] == "12.500000"
@@ -127,12 +128,14 @@ async def test_idempotent_retry_replays_the_first_answer(client: Client, regulat
     changed = await client.post("/v1/records", json=penalty(sid, facts="另一事實"), headers=key)
     assert changed.status_code == 422
     assert changed.json()["field"] == "Idempotency-Key"
-    # An error answer is replayed too, and another key is another request.
+    # Another key is another request; a refusal is not stored (it uses up no key), so
+    # the same request is refused again the same way (tests/test_idempotency.py).
     dup_key = {"Idempotency-Key": "req-2", **regulator}
     refused = await client.post("/v1/records", json=penalty(sid), headers=dup_key)
     assert refused.status_code == 409
     replay = await client.post("/v1/records", json=penalty(sid), headers=dup_key)
     assert replay.status_code == 409
+    assert "Idempotent-Replayed" not in replay.headers
     assert replay.content == refused.content
     assert await actions(db, start) == ["record.create"]
 

@@ -53,3 +53,28 @@ async def test_leaves_nobody_waits_for_are_signed_by_the_sweep(
             break
         await asyncio.sleep(0.1)
     assert checkpoint.size >= size
+
+
+def test_the_public_url_and_trusted_proxies_come_from_the_environment() -> None:
+    settings = Settings.from_env({"REGISTRY_PUBLIC_URL": "https://Credit.Xining.gov.cn/vc/",
+                                  "REGISTRY_TRUSTED_PROXIES": "10.0.0.5, 10.1.0.0/16,"})
+    assert settings.public_url == "https://credit.xining.gov.cn/vc"
+    assert settings.trusted_proxies == ("10.0.0.5", "10.1.0.0/16")
+    defaults = Settings.from_env({})
+    assert defaults.public_url == "http://127.0.0.1:8000"
+    assert defaults.trusted_proxies == ()  # nobody's forwarded headers are believed
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"REGISTRY_PUBLIC_URL": "credit.xining.gov.cn"}, "REGISTRY_PUBLIC_URL"),
+        ({"REGISTRY_PUBLIC_URL": "ftp://credit.xining.gov.cn"}, "REGISTRY_PUBLIC_URL"),
+        ({"REGISTRY_PUBLIC_URL": "https://credit.xining.gov.cn/?a=1"}, "REGISTRY_PUBLIC_URL"),
+        ({"REGISTRY_PUBLIC_URL": "https://user@credit.xining.gov.cn"}, "REGISTRY_PUBLIC_URL"),
+        ({"REGISTRY_TRUSTED_PROXIES": "10.0.0.5,proxy.local"}, "REGISTRY_TRUSTED_PROXIES"),
+    ],
+)
+def test_a_bad_public_url_or_proxy_is_refused_by_name(env: dict[str, str], named: str) -> None:
+    with pytest.raises(SettingsError, match=named):
+        Settings.from_env(env)

@@ -27,7 +27,8 @@ class TokenRequest(Struct, forbid_unknown_fields=True, kw_only=True):
     name: Annotated[
         str,
         Meta(min_length=1, max_length=200,
-             description="The holder, for people; unique among live tokens of the role"),
+             description="The holder, for people; unique among live tokens of the role. One line "
+                         "of visible text, trimmed and stored in NFC (README, \"Text rules\")"),
     ]
     authority_code: Annotated[
         str,
@@ -38,7 +39,9 @@ class TokenRequest(Struct, forbid_unknown_fields=True, kw_only=True):
 
 class AuthorityRequest(Struct, forbid_unknown_fields=True, kw_only=True):
     code: Annotated[str, Meta(max_length=40, description="GB 32100 code of a government body (11…)")]
-    name: Annotated[str, Meta(min_length=1, max_length=200)]
+    name: Annotated[str, Meta(min_length=1, max_length=200,
+                              description="The official name: one line of visible text, trimmed "
+                                          "and stored in NFC (README, \"Text rules\")")]
 
 
 class AuthorityInfo(Struct, kw_only=True):

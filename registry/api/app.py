@@ -13,10 +13,16 @@ from litestar.types import ControllerRouterHandler
 
 from registry.api.admin import AuthorityController, TokenController
 from registry.api.auth import provide_principal
-from registry.api.body_guard import refuse_deep_bodies
+from registry.api.body_guard import screen_request
+from registry.api.docs import docs_assets, front_door
 from registry.api.health import healthz, readyz
-from registry.api.middleware import request_id_middleware
-from registry.api.openapi import StrictStructSchemaPlugin, openapi_config
+from registry.api.middleware import edge
+from registry.api.openapi import (
+    AmountSchemaPlugin,
+    StrictStructSchemaPlugin,
+    openapi_config,
+    state_query_text_rule,
+)
 from registry.api.problems import EXCEPTION_HANDLERS
 from registry.api.subjects import AffiliationController, SubjectController
 from registry.bootstrap import close_services, open_services
@@ -43,6 +49,8 @@ def route_handlers() -> Sequence[ControllerRouterHandler]:
     from registry.api.records import CreditHistoryController, RecordController
 
     return [
+        front_door,
+        docs_assets(),
         healthz,
         readyz,
         SubjectController,
@@ -83,7 +91,7 @@ def create_app(
             await close_services(services)
 
     handlers: list[Any] = list(route_handlers())
-    return Litestar(
+    app = Litestar(
         route_handlers=handlers,
         lifespan=[lifespan],
         dependencies={
@@ -91,12 +99,17 @@ def create_app(
             "principal": Provide(provide_principal, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,
-        # Before any body is decoded: nesting that would overflow the decoder is a 400.
-        before_request=refuse_deep_bodies,
-        middleware=[request_id_middleware],
+        # Before any body is decoded: a body that is not JSON is a 415, nesting that would
+        # overflow the decoder a 400 (api/body_guard.py).
+        before_request=screen_request,
         openapi_config=openapi_config(VERSION),
-        plugins=[StrictStructSchemaPlugin()],
+        plugins=[StrictStructSchemaPlugin(), AmountSchemaPlugin()],
         request_max_body_size=settings.max_body_bytes,
         logging_config=None,
         debug=False,
     )
+    # Around routing and Litestar's exception layer, so that every answer, refusals before
+    # a route included, has a request id and a log line (api/middleware.py).
+    app.asgi_handler = edge(app.asgi_handler)
+    state_query_text_rule(app)
+    return app

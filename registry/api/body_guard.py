@@ -1,4 +1,12 @@
-"""Bodies too deeply nested to decode are refused before anything decodes them.
+"""What every request must be before a handler reads it: ``screen_request``.
+
+- A body is JSON, said so: ``Content-Type: application/json`` (a ``charset`` other than
+  UTF-8 is refused too). ``text/plain`` or no type used to be parsed as JSON anyway, so a
+  form post or a mislabelled upload reached the decoder; now it is a 415 naming the
+  header and what is accepted.
+- Query parameters carry no control characters: a NUL in ``?q=`` reached PostgreSQL and
+  came back as a vague 422 without a field; now it is a 400 naming the parameter.
+- Bodies too deeply nested to decode are refused before anything decodes them.
 
 msgspec decodes JSON recursively and raises RecursionError at about 1,000 levels, which
 reached callers as a 500 with a traceback in the log (`'[' * 1000 + ']' * 1000` to the
@@ -22,12 +30,15 @@ from typing import Any, Final
 
 from litestar import Request
 
-from registry.errors import BadRequest
+from registry.errors import BadRequest, UnsupportedMediaType
 
 MAX_DEPTH: Final = 32
 _METHODS_WITH_BODY: Final = frozenset({"POST", "PUT", "PATCH"})
 _STRING: Final = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _NOT_BRACKET: Final = bytes(sorted(set(range(256)) - set(b"[]{}")))
+JSON: Final = "application/json"
+# C0 and C1 controls and DEL: nothing a search term or identifier ever holds.
+_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def nesting_within(body: bytes, limit: int = MAX_DEPTH) -> bool:
@@ -43,11 +54,52 @@ def nesting_within(body: bytes, limit: int = MAX_DEPTH) -> bool:
     return not brackets
 
 
-async def refuse_deep_bodies(request: Request[Any, Any, Any]) -> None:
+def json_content_type(header: str | None) -> bool:
+    """Whether a ``Content-Type`` value says JSON in UTF-8 (RFC 8259 §8.1 allows no other)."""
+    if not header:
+        return False
+    media, *params = (part.strip() for part in header.split(";"))
+    if media.lower() != JSON:
+        return False
+    for param in params:
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset" and value.strip().strip('"').lower() not in (
+            "utf-8", "utf8"
+        ):
+            return False
+    return True
+
+
+def _refuse_control_characters(request: Request[Any, Any, Any]) -> None:
+    for name, value in request.query_params.multi_items():
+        found = _CONTROL.search(value) or _CONTROL.search(name)
+        if found:
+            raise BadRequest(
+                name if _CONTROL.search(name) is None else "query",
+                f"the query parameter holds the control character U+{ord(found.group()):04X}",
+                "text without control characters",
+                source="query",
+            )
+
+
+async def screen_request(request: Request[Any, Any, Any]) -> None:
+    """The app's ``before_request`` hook: after routing and authentication, before any
+    handler reads its parameters or body."""
+    if request.scope["query_string"]:
+        _refuse_control_characters(request)
     if request.method not in _METHODS_WITH_BODY:
         return
     body = await request.body()
-    if body and not nesting_within(body):
+    if not body or "data" not in request.route_handler.parsed_fn_signature.parameters:
+        return
+    content_type = request.headers.get("content-type")
+    if not json_content_type(content_type):
+        raise UnsupportedMediaType(
+            "Content-Type",
+            f"is {content_type!r}" if content_type else "is missing",
+            f"{JSON} (UTF-8, the default); the body is a JSON document",
+        )
+    if not nesting_within(body):
         raise BadRequest(
             "body",
             f"is nested more than {MAX_DEPTH} levels deep, or its brackets do not balance",

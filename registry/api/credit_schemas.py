@@ -14,9 +14,10 @@ from typing import Annotated, Any, Literal
 
 import asyncpg
 import msgspec
-from msgspec import Meta, Struct
+from msgspec import UNSET, Meta, Struct, UnsetType
 
 from registry.api.schemas import Code, Receipt
+from registry.domain.disclosure import RECORDS, numbers_in_free_text
 
 Text = Annotated[str, Meta(min_length=1, max_length=2000)]
 LongText = Annotated[str, Meta(min_length=1, max_length=20000)]
@@ -25,7 +26,9 @@ Amount = Annotated[Decimal, Meta(description='萬元, at most 6 decimals, as a s
 PenaltyTypeName = Literal["warning", "fine", "confiscation", "suspension_order",
                           "licence_suspension", "licence_revocation", "detention", "other"]
 GradeName = Literal["minor", "general", "serious"]
-Version = Annotated[int, Meta(ge=1, description="the version you read; 409 if it moved on")]
+# `integer` columns: a version beyond 2^31 - 1 cannot exist (was a 422 without a field).
+Version = Annotated[int, Meta(ge=1, le=2**31 - 1,
+                              description="the version you read; 409 if it moved on")]
 
 
 class RecordIn(Struct, forbid_unknown_fields=True, kw_only=True):
@@ -60,25 +63,29 @@ class RecordIn(Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 class RecordCorrectionFields(Struct, forbid_unknown_fields=True, kw_only=True):
-    """Record items an upheld objection may correct."""
+    """Record items an upheld objection may correct. A field left out stays as it is; a field
+    sent as ``null`` is cleared (e.g. ``fine_amount`` when ``fine`` leaves ``penalty_types``),
+    and the whole corrected record must still pass the record rules (422)."""
 
-    grade: GradeName | None = None
-    decision_number: Short | None = None
-    violation_type: Short | None = None
-    facts: LongText | None = None
-    legal_basis: Text | None = None
-    penalty_types: Annotated[list[PenaltyTypeName], Meta(max_length=8)] | None = None
-    penalty_content: Text | None = None
-    fine_amount: Amount | None = None
-    confiscation_amount: Amount | None = None
-    licence_name: Short | None = None
-    licence_number: Short | None = None
-    decision_date: date | None = None
-    valid_until: date | None = None
-    remarks: Text | None = None
+    grade: GradeName | UnsetType | None = UNSET
+    decision_number: Short | UnsetType | None = UNSET
+    violation_type: Short | UnsetType | None = UNSET
+    facts: LongText | UnsetType | None = UNSET
+    legal_basis: Text | UnsetType | None = UNSET
+    penalty_types: Annotated[list[PenaltyTypeName], Meta(max_length=8)] | UnsetType | None = UNSET
+    penalty_content: Text | UnsetType | None = UNSET
+    fine_amount: Amount | UnsetType | None = UNSET
+    confiscation_amount: Amount | UnsetType | None = UNSET
+    licence_name: Short | UnsetType | None = UNSET
+    licence_number: Short | UnsetType | None = UNSET
+    decision_date: date | UnsetType | None = UNSET
+    valid_until: date | UnsetType | None = UNSET
+    remarks: Text | UnsetType | None = UNSET
 
     def changes(self) -> dict[str, Any]:
-        return {f: getattr(self, f) for f in self.__struct_fields__ if getattr(self, f) is not None}
+        """The fields sent, ``null`` included (it clears the item)."""
+        return {f: getattr(self, f) for f in self.__struct_fields__
+                if getattr(self, f) is not UNSET}
 
 
 class RecordCorrection(RecordCorrectionFields, forbid_unknown_fields=True, kw_only=True):
@@ -87,8 +94,8 @@ class RecordCorrection(RecordCorrectionFields, forbid_unknown_fields=True, kw_on
     version: Version
     note: Text
     # No authority fields: a decision stays its authority's (credit/ownership.py).
-    source_name: Short | None = None
-    source_code: Code | None = None
+    source_name: Short | UnsetType = UNSET
+    source_code: Code | UnsetType = UNSET
 
     def changes(self) -> dict[str, Any]:
         # version and note describe the correction itself, not the record.
@@ -126,10 +133,28 @@ class RecordItems(Struct, kw_only=True):
     remarks: str | None
 
 
+class MaskedOnPublication(Struct, kw_only=True):
+    field: Annotated[str, Meta(description="a free-text field of the record, e.g. `facts`")]
+    count: Annotated[int, Meta(ge=1, description="how many GB 11643 numbers it holds")]
+
+
 class CreditRecord(RecordItems, kw_only=True):
     """The regulator's view: the items plus publicity, status and audit fields."""
 
-    published: bool
+    published: Annotated[bool, Meta(description=(
+        "In publication today: `status` is `published`, the rules allow publication "
+        "(`publishable`) and today is within [`publicity_start`, `publicity_end`) — the "
+        "disclosure rule the public surfaces and bureaus apply. False for revoked, repaired, "
+        "expired and never-published records, and for a record whose period has ended even "
+        "before the expiry job recorded it. (Earlier versions of the API sent `publishable` "
+        "under this name.)"
+    ))]
+    publishable: Annotated[bool, Meta(description=(
+        "Whether the publicity rules allow this record to be published at all (a "
+        "warning-only or unpublished minor penalty is not); says nothing about whether it is "
+        "in publication now (see `published` and `status`). Stored as column `published` in "
+        "the record's versions."
+    ))]
     publicity_start: date
     repair_from: date
     publicity_end: date | None
@@ -147,6 +172,15 @@ class CreditRecord(RecordItems, kw_only=True):
     updated_at: datetime
     updated_by: str
     log_index: int
+    masked_on_publication: Annotated[list[MaskedOnPublication], Meta(description=(
+        "Free-text fields of this version (facts, penalty_content, remarks, legal_basis, "
+        "violation_type, licence_name, licence_number, correction_note, status_reason) that "
+        "hold a GB 11643 resident-ID number (18 characters with a valid check character and "
+        "birth date), with how many each: stored and shown to regulators as typed, these "
+        "numbers reach the public (feed, page, exports) and credit bureaus masked like a "
+        "practitioner's document number (e.g. `630102********123X`). Empty when nothing is "
+        "masked."
+    ))] = msgspec.field(default_factory=list)
     receipt: Receipt | None = None
 
 
@@ -325,3 +359,23 @@ def view(kind: type[Any], row: asyncpg.Record, receipt: Receipt | None = None) -
         data["receipt"] = msgspec.structs.asdict(receipt)
     return msgspec.convert(data, kind)
 
+
+
+def credit_record(row: asyncpg.Record, on: date, receipt: Receipt | None = None) -> CreditRecord:
+    """The regulator's view of a record row on day ``on``: ``published`` is whether it is in
+    publication that day (``disclosure.RECORDS``), ``publishable`` the stored column, and
+    ``masked_on_publication`` what masking audiences will see masked in its free text."""
+    stored = dict(row)
+    data = {
+        **stored,
+        "published": RECORDS.shown(stored, on),
+        "publishable": stored["published"],
+        "masked_on_publication": [
+            {"field": field, "count": count}
+            for field, count in numbers_in_free_text("credit_record", stored)
+        ],
+    }
+    if receipt is not None:
+        data["receipt"] = msgspec.structs.asdict(receipt)
+    record: CreditRecord = msgspec.convert(data, CreditRecord)
+    return record

@@ -17,13 +17,16 @@ from registry.tlog.proofs import consistency_proof, entries_tile, hash_tile, inc
 from registry.tlog.tiles import TileState, parse_tile_path, tile_extent
 
 MAX_ENTRIES_PAGE = 1000
-_TEXT = "text/plain; charset=utf-8"
+_TEXT = "text/plain"  # Litestar adds the charset to text/* itself
 _NO_CACHE = {"Cache-Control": "no-cache"}
 _IMMUTABLE = {"Cache-Control": "public, max-age=31536000, immutable"}
 _BRIEF = {"Cache-Control": "public, max-age=5"}
 
-Index = Annotated[int, Parameter(ge=0, le=2**62, description="0-based leaf index")]
-Size = Annotated[int, Parameter(ge=0, le=2**62, description="tree size")]
+# At most 2^53 - 1: the largest integer every JSON reader holds exactly (2^62 was written
+# into the OpenAPI document as a float that rounds above it).
+_LARGEST = 2**53 - 1
+Index = Annotated[int, Parameter(ge=0, le=_LARGEST, description="0-based leaf index")]
+Size = Annotated[int, Parameter(ge=0, le=_LARGEST, description="tree size")]
 
 
 class Entry(Struct):

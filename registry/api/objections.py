@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from litestar import Controller, get, post
 from litestar.params import Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
+from msgspec import Struct
 
 from registry.api.auth import BEARER, requires
 from registry.api.credit_schemas import (
@@ -19,7 +20,6 @@ from registry.api.credit_schemas import (
     ObjectionDecision,
     ObjectionIn,
     ObjectionPage,
-    ObjectionWritten,
     Repair,
     RepairDecision,
     RepairIn,
@@ -29,26 +29,53 @@ from registry.api.credit_schemas import (
 from registry.api.openapi import problem_responses
 from registry.credit import objections, repairs
 from registry.credit.common import decode_cursor, encode_cursor, fetch
-from registry.db.writes import Written
+from registry.credit.objections import ObjectionWrite
+from registry.domain.disclosure import mask_free_text
 from registry.errors import InvalidInput, NotFound
-from registry.services import Services
+from registry.services import Receipt, Services
 from registry.tokens import Principal
 
 _WRITE = problem_responses(400, 401, 403, 404, 409, 422)
 
 
-def _filed_by_caller(row: Any, principal: Principal, missing: str) -> Any:
+def _filed_by_caller(row: Any, principal: Principal, missing: str, *, object_type: str,
+                     services: Services) -> Any:
     """Regulators read every objection and repair; a bureau only those its token filed
-    (answered as missing otherwise: another's filing says nothing about it to a bureau)."""
-    if principal.role == "bureau" and row["created_by"] != principal.actor:
+    (answered as missing otherwise: another's filing says nothing about it to a bureau), with
+    resident-ID numbers in its free text masked like everything a bureau reads."""
+    if principal.role != "bureau":
+        return row
+    if row["created_by"] != principal.actor:
         raise NotFound(missing)
-    return row
+    return mask_free_text(object_type, row, services.policy)
 
 
-async def _objection_answer(services: Services, main: Written, target: Written) -> ObjectionWritten:
-    receipt = await services.receipt(target.log_index)
-    return ObjectionWritten(objection=view(Objection, main.row), target_log_index=target.log_index,
-                            receipt=receipt)
+class StoredObjection(Objection, kw_only=True, omit_defaults=True):
+    """The objection as stored; the receipt of the write that changed it is beside it."""
+
+
+class ObjectionWritten(Struct, kw_only=True):
+    """A filing or decision: one write of several changes, each with its leaf, committed
+    together. ``log_indexes`` are all of them in log order (consecutive): the objection's
+    first, then the target's (``target_log_index``), then any listing a correction or
+    revocation ended. The one ``receipt`` names the objection's leaf and carries a signed
+    checkpoint that includes every leaf of the write."""
+
+    objection: StoredObjection
+    target_log_index: int
+    log_indexes: list[int]
+    receipt: Receipt
+
+
+async def _objection_answer(services: Services, written: ObjectionWrite) -> ObjectionWritten:
+    signed = await services.receipt(written.last_index)
+    first = written.objection.log_index
+    return ObjectionWritten(
+        objection=view(StoredObjection, written.objection.row),
+        target_log_index=written.target.log_index,
+        log_indexes=list(range(first, written.last_index + 1)),
+        receipt=Receipt(log_index=first, checkpoint=signed.checkpoint),
+    )
 
 
 class ObjectionController(Controller):
@@ -62,9 +89,9 @@ class ObjectionController(Controller):
                       "regulator decides. Deadlines in working days from policy.")
     async def file(self, data: ObjectionIn, services: Services,
                    principal: Principal) -> ObjectionWritten:
-        filed, marked = await objections.file(services, principal, principal.role,
-                                              data.target_type, data.target_id, data.grounds)
-        return await _objection_answer(services, filed, marked)
+        filed = await objections.file(services, principal, principal.role,
+                                      data.target_type, data.target_id, data.grounds)
+        return await _objection_answer(services, filed)
 
     @get("/", middleware=[requires("regulator")], responses=problem_responses(400, 401, 403, 422),
          summary="List objections: pending (state=filed) or overdue (keyset by id)")
@@ -90,7 +117,8 @@ class ObjectionController(Controller):
     async def read(self, objection_id: uuid.UUID, services: Services,
                    principal: Principal) -> Objection:
         row = _filed_by_caller(await fetch(services, "objection", objection_id), principal,
-                               f"no objection with id {objection_id}")
+                               f"no objection with id {objection_id}", object_type="objection",
+                               services=services)
         objection: Objection = view(Objection, row)
         return objection
 
@@ -98,11 +126,11 @@ class ObjectionController(Controller):
           responses=_WRITE, summary="Decide an objection once: upheld (revoke or correct) or rejected")
     async def decide(self, objection_id: uuid.UUID, data: ObjectionDecision, services: Services,
                      principal: Principal) -> ObjectionWritten:
-        decided, changed = await objections.decide(
+        decided = await objections.decide(
             services, principal, objection_id, upheld=data.outcome == "upheld",
             note=data.note, action=data.action,
             corrections=data.corrections.changes() if data.corrections else None)
-        return await _objection_answer(services, decided, changed)
+        return await _objection_answer(services, decided)
 
 
 class RepairController(Controller):
@@ -142,7 +170,8 @@ class RepairController(Controller):
          responses=problem_responses(401, 403, 404), summary="Read a repair application")
     async def read(self, repair_id: uuid.UUID, services: Services, principal: Principal) -> Repair:
         row = _filed_by_caller(await fetch(services, "repair", repair_id), principal,
-                               f"no repair with id {repair_id}")
+                               f"no repair with id {repair_id}", object_type="repair",
+                               services=services)
         repair: Repair = view(Repair, row)
         return repair
 
@@ -162,6 +191,10 @@ class RepairController(Controller):
                       services: Services, principal: Principal) -> Repair:
         written, changed = await repairs.decide(services, principal, repair_id,
                                                 approve=approve, note=data.note)
+        # One receipt, for the repair's own leaf, with a checkpoint that also includes the
+        # target's leaf written in the same transaction (as objection answers do).
         last = changed.log_index if changed else written.log_index
-        repair: Repair = view(Repair, written.row, await services.receipt(last))
+        signed = await services.receipt(last)
+        receipt = Receipt(log_index=written.log_index, checkpoint=signed.checkpoint)
+        repair: Repair = view(Repair, written.row, receipt)
         return repair

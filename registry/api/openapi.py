@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+from typing import Any
+
 import msgspec
+from litestar import Litestar
+from litestar._openapi.plugin import OpenAPIPlugin
 from litestar._openapi.schema_generation import SchemaCreator
 from litestar._openapi.schema_generation.plugins.struct import StructSchemaPlugin
 from litestar.openapi import OpenAPIConfig, ResponseSpec
-from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
-from litestar.openapi.spec import Components, Schema, SecurityScheme
+from litestar.openapi.spec import Components, OpenAPIType, Schema, SecurityScheme
+from litestar.plugins import OpenAPISchemaPlugin
 from litestar.typing import FieldDefinition
 
+from registry.api.docs import OfflineSwagger
 from registry.api.schemas import Problem
 
 _DESCRIPTIONS = {
@@ -58,8 +64,31 @@ def openapi_config(version: str) -> OpenAPIConfig:
             }
         ),
         path="/schema",
-        render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+        # Served from local files: the docs work without internet (api/docs.py).
+        render_plugins=[OfflineSwagger()],
     )
+
+
+# The registry's decimals are amounts in 萬元 (credit_schemas.Amount): 12 digits, 6 decimals.
+AMOUNT_PATTERN = r"^[0-9]{1,12}(\.[0-9]{1,6})?$"
+
+
+class AmountSchemaPlugin(OpenAPISchemaPlugin):
+    """Document a ``Decimal`` as what the decoder accepts: a decimal string (the preferred
+    form) or a JSON number. Litestar's default, any string, let clients send ``""`` and
+    learn only from the 400."""
+
+    @staticmethod
+    def is_plugin_supported_type(value: Any) -> bool:
+        return value is Decimal
+
+    def to_openapi_schema(self, field_definition: FieldDefinition, schema_creator: SchemaCreator) -> Schema:
+        return Schema(
+            one_of=[
+                Schema(type=OpenAPIType.STRING, pattern=AMOUNT_PATTERN),
+                Schema(type=OpenAPIType.NUMBER, minimum=0, exclusive_maximum=10**12),
+            ],
+        )
 
 
 class StrictStructSchemaPlugin(StructSchemaPlugin):
@@ -76,3 +105,33 @@ class StrictStructSchemaPlugin(StructSchemaPlugin):
             target = schema_creator.schema_registry.get_schema_for_field_definition(field_definition)
             target.additional_properties = False
         return schema
+
+
+# What every query parameter's text must be (api/body_guard.py refuses the rest with a 400).
+QUERY_TEXT_PATTERN = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"
+
+
+def state_query_text_rule(app: Litestar) -> None:
+    """Write the query-text rule into the document once, for every free-text query
+    parameter (those without an enum, format or pattern of their own), so that clients
+    and fuzzers know a control character is refused rather than finding out."""
+    document = app.plugins.get(OpenAPIPlugin).provide_openapi()
+    for item in (document.paths or {}).values():
+        for method in ("get", "head", "post", "put", "patch", "delete"):
+            operation = getattr(item, method, None)
+            for parameter in (operation.parameters or []) if operation else []:
+                if getattr(parameter, "param_in", None) == "query":
+                    for schema in _alternatives(getattr(parameter, "schema", None)):
+                        if schema.type == OpenAPIType.STRING and not (
+                            schema.enum or schema.format or schema.pattern or schema.const
+                        ):
+                            schema.pattern = QUERY_TEXT_PATTERN
+
+
+def _alternatives(schema: object) -> list[Schema]:
+    """A schema and the choices of its ``oneOf``/``anyOf`` (an optional text is
+    ``oneOf: [string, null]``)."""
+    if not isinstance(schema, Schema):
+        return []
+    choices = [*(schema.one_of or []), *(schema.any_of or [])]
+    return [schema, *(s for s in choices if isinstance(s, Schema))]

@@ -16,7 +16,7 @@ import structlog
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
-from registry.errors import RegistryError, Unauthenticated, Unavailable
+from registry.errors import RegistryError, Unauthenticated, Unavailable, UnsupportedMediaType
 
 log = structlog.get_logger(__name__)
 
@@ -48,9 +48,8 @@ def problem_response(
         content=msgspec.json.encode(body),
         status_code=status,
         media_type=PROBLEM_JSON,
-        # Also here, not only in request_id_middleware: a refusal raised before the route
-        # (authentication) is answered by Litestar's outer exception layer, past that
-        # middleware's send.
+        # Also here, not only at the edge (api/middleware.py): an answer that is a problem
+        # stays one wherever it is served from.
         headers={**NO_SNIFF, **(headers or {})},
     )
 
@@ -62,6 +61,10 @@ def handle_registry_error(request: Request[Any, Any, Any], error: RegistryError)
     elif isinstance(error, Unauthenticated):
         # RFC 6750 §3: say which scheme the resource wants.
         headers = {"WWW-Authenticate": 'Bearer realm="vc-credit-registry"'}
+    elif isinstance(error, UnsupportedMediaType):
+        # RFC 9110 §15.5.16: say which media types the method accepts.
+        accept = "Accept-Patch" if request.method == "PATCH" else "Accept-Post"
+        headers = {accept: "application/json"}
     extra = dict(error.extra)
     extra.pop("retry_after", None)
     return problem_response(
@@ -99,6 +102,8 @@ def _accepted_for(message: str) -> str | None:
 
 
 _BACKTICKED = re.compile(r"field `([^`]+)`")
+# Litestar's words for a parameter that is not there at all (it names no key for it).
+_MISSING_PARAMETER = re.compile(r"Missing required (query|header|path|cookie) parameter '([^']+)'")
 
 
 def _field_name(key: str, message: str) -> str:
@@ -130,6 +135,17 @@ def handle_validation_error(
                 "accepted": _accepted_for(message),
             }
         )
+    missing = _MISSING_PARAMETER.search(str(error.detail))
+    if not errors and missing:
+        source, name = missing.groups()
+        errors.append(
+            {
+                "field": name,
+                "source": source,
+                "reason": f"the {source} parameter is required",
+                "accepted": "see the operation's parameters in the OpenAPI document",
+            }
+        )
     if not errors:
         detail = str(error.detail)
         malformed = "JSON" in detail or "decode" in detail.lower()
@@ -151,6 +167,7 @@ def handle_validation_error(
         field=first["field"],
         reason=first["reason"],
         accepted=first["accepted"],
+        source=first["source"],
         errors=errors,
     )
 
@@ -158,13 +175,17 @@ def handle_validation_error(
 def handle_http_exception(request: Request[Any, Any, Any], error: HTTPException) -> Response[bytes]:
     status = error.status_code
     if status == 413:
+        limit = request.route_handler.resolve_request_max_body_size()
         return problem_response(
             413,
             "Request body too large",
-            "the request body exceeds the size limit",
+            f"body: the request body is larger than this route accepts ({limit} bytes)",
             "body-too-large",
             instance=request.url.path,
-            accepted="bodies up to the documented limit",
+            field="body",
+            reason="too large",
+            limit_bytes=limit,
+            accepted=f"a body of at most {limit} bytes (REGISTRY_MAX_BODY_BYTES)",
         )
     if status == 405:
         return problem_response(

@@ -24,20 +24,24 @@ from registry.errors import NotFound
 from registry.publish import exports, feed, page
 from registry.publish.selection import check_as_of
 from registry.services import Services
+from registry.text import clean_query
 
 FEED_CACHE: Final = "public, max-age=60, must-revalidate"
 PAGE_CACHE: Final = "public, max-age=60"
 EXPORT_CACHE: Final = "public, max-age=300"
 DEFAULT_FEED_LIMIT: Final = 50
-HTML: Final = "text/html; charset=utf-8"
+# Litestar adds "; charset=utf-8" to every text/* type itself: never write it twice.
+HTML: Final = "text/html"
 
-Before = Annotated[int | None, Parameter(ge=1, le=2**63 - 1,
+Before = Annotated[int | None, Parameter(ge=1, le=2**53 - 1,
                                          description="`seq` of the last entry of the previous page")]
 Limit = Annotated[int, Parameter(ge=1, le=feed.MAX_PAGE)]
 
 
-def _base(request: Request[Any, Any, Any]) -> str:
-    return str(request.base_url).rstrip("/")
+def _base(services: Services) -> str:
+    # Configured, never the request's Host: a `Host: evil.example` must not put its links
+    # into a page that caches serve to everyone (REGISTRY_PUBLIC_URL, README).
+    return services.settings.public_url
 
 
 def _not_modified(request: Request[Any, Any, Any], etag: str, validator: feed.Validator) -> bool:
@@ -68,7 +72,7 @@ async def _feed(
     media = "application/json" if fmt == "json" else "application/atom+xml; charset=utf-8"
     if _not_modified(request, etag, validator):
         return Response(b"", status_code=304, headers=headers, media_type=media)
-    base = _base(request)
+    base = _base(services)
     # Equal validators mean equal pages (feed.Validator), so a rendered page is
     # reused while the log has not grown and the day has not changed.
     cache_key = (etag, base)
@@ -169,7 +173,7 @@ Query = Annotated[str | None, Parameter(max_length=100, description="name or cre
 @get("/", summary="Public page: search, newest penalties", media_type=HTML,
      responses=problem_responses(400))
 async def home(services: Services, q: Query = None, before: Before = None) -> Response[str]:
-    q = (q or "").strip() or None
+    q = clean_query(q, "q")
     day = today(services.clock)
     items, next_before = await page.list_page(
         services, day, what="search" if q else "penalties", q=q, before=before)
@@ -217,7 +221,10 @@ async def listing_detail(services: Services, item_id: uuid.UUID) -> Response[str
 
 
 AsOf = Annotated[datetime | None, Parameter(
-    description="RFC 3339 moment the export is taken at (default now; not in the future)")]
+    description="RFC 3339 moment the export is taken at (default now; not in the future): "
+                "a snapshot of that moment, each item in the version it had then (grade and "
+                "corrections included) and exported if it was in publication on that day, "
+                "even if it has since been revoked, repaired or has expired")]
 
 
 def _export(services: Services, name: str, fmt: str, as_of: datetime | None) -> Stream:
@@ -225,10 +232,10 @@ def _export(services: Services, name: str, fmt: str, as_of: datetime | None) -> 
     moment = check_as_of(as_of, now)
     stamp = moment.strftime("%Y%m%dT%H%M%SZ")
     if fmt == "csv":
-        source = exports.stream_csv(services, name, moment)
-        media = "text/csv; charset=utf-8"
+        source = exports.stream_csv(services, name, moment, snapshot=as_of is not None)
+        media = "text/csv"
     else:
-        source = exports.stream_json(services, name, moment)
+        source = exports.stream_json(services, name, moment, snapshot=as_of is not None)
         media = "application/json"
     return Stream(
         source,
@@ -263,7 +270,7 @@ ROBOTS: Final = (
 @get("/robots.txt", summary="Crawlers: the public page yes, exports and APIs no",
      media_type="text/plain")
 async def robots() -> Response[str]:
-    return Response(ROBOTS, media_type="text/plain; charset=utf-8",
+    return Response(ROBOTS, media_type="text/plain",
                     headers={"Cache-Control": "public, max-age=86400"})
 
 

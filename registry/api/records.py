@@ -7,7 +7,7 @@ from datetime import date
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, Response, get, post
 from litestar.openapi import ResponseSpec
 from litestar.params import Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
@@ -20,25 +20,17 @@ from registry.api.credit_schemas import (
     RecordIn,
     RecordPage,
     Revocation,
-    view,
+    credit_record,
 )
 from registry.api.openapi import problem_responses
+from registry.clock import today
 from registry.credit import history, idempotency, records
 from registry.credit.common import decode_cursor, encode_cursor
-from registry.errors import InvalidInput, RegistryError
+from registry.db.types import Conn
+from registry.errors import InvalidInput
 from registry.services import Services
 from registry.tlog.leaf import decode_leaf
 from registry.tokens import Principal
-
-_TYPE_BASE = "https://registry.example/problems/"
-
-
-def problem_bytes(error: RegistryError, path: str) -> bytes:
-    """The body ``problems.handle_registry_error`` would send, for storing with a key."""
-    extra = {k: v for k, v in error.extra.items() if v is not None and k != "retry_after"}
-    return msgspec.json.encode({"type": _TYPE_BASE + error.type_slug, "title": error.title,
-                                "status": error.status, "detail": error.detail,
-                                "instance": path, **extra})
 
 
 class RecordController(Controller):
@@ -58,12 +50,18 @@ class RecordController(Controller):
             "character), computes the publicity window from the grade and penalty types and "
             "stores the 公示截止期. Amounts in 萬元 as decimal strings. A decision number is "
             "unique per authority credit code (409). Send `Idempotency-Key` to retry safely: "
-            "the same key and body replays the first answer; the same key with another body is 422."
+            "the same key and body replays the first answer (`Idempotent-Replayed: true`); the "
+            "same key with another body is 422. Keys belong to the token. Only a recorded "
+            "write uses a key: a refused request (any 4xx) leaves it free for the corrected "
+            "retry. A request while another with its key is still running waits for it (409 "
+            "after 5 s). Free text is stored as typed; a resident-ID number in it is "
+            "published masked, and the answer's `masked_on_publication` says where. "
+            "`published` is whether the record is in publication today; `publishable` whether "
+            "the rules allow publishing it at all."
         ),
     )
     async def create(
         self,
-        request: Request[Any, Any, Any],
         data: RecordIn,
         services: Services,
         principal: Principal,
@@ -73,20 +71,22 @@ class RecordController(Controller):
     ) -> Response[bytes]:
         fields = {f: getattr(data, f) for f in data.__struct_fields__ if f != "subject_id"}
 
-        async def work() -> tuple[int, bytes]:
+        async def work(conn: Conn) -> idempotency.Answer:
+            # Joins run_once's transaction (the key's answer commits with the record); the
+            # receipt is added after the commit.
             written = await records.create_record(services, principal, data.subject_id, fields)
-            receipt = await services.receipt(written.log_index)
-            return 201, msgspec.json.encode(view(CreditRecord, written.row, receipt))
+            record = credit_record(written.row, today(services.clock))
+            return idempotency.Answer(201, msgspec.json.encode(record),
+                                      log_index=written.log_index)
 
         canonical = msgspec.json.encode(msgspec.to_builtins(data), order="sorted")
-        status, body, replayed = await idempotency.run_once(
+        sent = await idempotency.run_once(
             services, principal.token_id, idempotency_key,
             b"POST /v1/records\n" + canonical, work,
-            lambda error: problem_bytes(error, request.url.path),
         )
-        media = "application/problem+json" if status >= 400 else "application/json"
-        headers = {"Idempotent-Replayed": "true"} if replayed else None
-        return Response(content=body, status_code=status, media_type=media, headers=headers)
+        headers = {"Idempotent-Replayed": "true"} if sent.replayed else None
+        return Response(content=sent.body, status_code=sent.status,
+                        media_type="application/json", headers=headers)
 
     @get(
         "/",
@@ -118,13 +118,13 @@ class RecordController(Controller):
         )
         next_cursor = (encode_cursor(rows[-1]["decision_date"], rows[-1]["id"])
                        if len(rows) == limit else None)
-        return RecordPage(items=[view(CreditRecord, r) for r in rows], next_cursor=next_cursor)
+        on = today(services.clock)
+        return RecordPage(items=[credit_record(r, on) for r in rows], next_cursor=next_cursor)
 
     @get("/{record_id:uuid}", middleware=[requires("regulator")],
          responses=problem_responses(401, 403, 404), summary="Read a record's current version")
     async def read(self, record_id: uuid.UUID, services: Services) -> CreditRecord:
-        record: CreditRecord = view(CreditRecord, await records.get_record(services, record_id))
-        return record
+        return credit_record(await records.get_record(services, record_id), today(services.clock))
 
     @get("/{record_id:uuid}/versions", middleware=[requires("regulator")],
          responses=problem_responses(401, 403, 404),
@@ -139,14 +139,16 @@ class RecordController(Controller):
 
     @post("/{record_id:uuid}/correct", middleware=[requires("regulator")], status_code=HTTP_200_OK,
           responses=problem_responses(400, 401, 403, 404, 409, 422),
-          summary="Correct a record: a new version pointing to the one it replaces")
+          summary="Correct a record: a new version pointing to the one it replaces",
+          description="The answer is the new version; its `masked_on_publication` says which "
+                      "free-text fields hold resident-ID numbers the public and bureaus will "
+                      "see masked.")
     async def correct(self, record_id: uuid.UUID, data: RecordCorrection, services: Services,
                       principal: Principal) -> CreditRecord:
         written = await records.correct_record(services, principal, record_id, data.version,
                                                data.changes(), data.note)
-        record: CreditRecord = view(CreditRecord, written.row,
-                                    await services.receipt(written.log_index))
-        return record
+        return credit_record(written.row, today(services.clock),
+                             await services.receipt(written.log_index))
 
     @post("/{record_id:uuid}/revoke", middleware=[requires("regulator")], status_code=HTTP_200_OK,
           responses=problem_responses(400, 401, 403, 404, 409, 422),
@@ -155,9 +157,8 @@ class RecordController(Controller):
                      principal: Principal) -> CreditRecord:
         written = await records.revoke_record(services, principal, record_id, data.version,
                                               data.reason)
-        record: CreditRecord = view(CreditRecord, written.row,
-                                    await services.receipt(written.log_index))
-        return record
+        return credit_record(written.row, today(services.clock),
+                             await services.receipt(written.log_index))
 
 
 def history_item(row: Any) -> HistoryItem:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Annotated, Any
 
@@ -29,6 +30,7 @@ from registry.bureau.runtime import bureau_runtime
 from registry.credit.ownership import deciding_authority
 from registry.errors import InvalidInput
 from registry.services import Services
+from registry.tlog.leaf import Leaf, decode_leaf
 from registry.tokens import Principal
 
 Region = Annotated[str, Meta(min_length=1, max_length=100)]
@@ -83,7 +85,7 @@ SubjectCreate = VcFirmCreate | VcManagerCreate | PractitionerCreate
 class SubjectUpdate(Struct, forbid_unknown_fields=True, kw_only=True):
     """Fields to change; ``version`` must be the subject's current version (else 409)."""
 
-    version: Annotated[int, Meta(ge=1)]
+    version: Annotated[int, Meta(ge=1, le=2**31 - 1)]
     name: Name | None = None
     credit_code: Code | None = None
     registered_region: Region | None = None
@@ -97,7 +99,7 @@ class SubjectUpdate(Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 class StatusChange(Struct, forbid_unknown_fields=True, kw_only=True):
-    version: Annotated[int, Meta(ge=1)]
+    version: Annotated[int, Meta(ge=1, le=2**31 - 1)]
 
 
 class AffiliationEnd(Struct, forbid_unknown_fields=True, kw_only=True):
@@ -115,8 +117,9 @@ class DocumentLookup(Struct, forbid_unknown_fields=True, kw_only=True):
 class Affiliation(Struct, kw_only=True):
     id: uuid.UUID
     organisation_id: uuid.UUID
-    organisation_name: str | None
-    organisation_credit_code: str | None
+    # The organisation's current name and credit code, so nobody needs a second read.
+    organisation_name: str
+    organisation_credit_code: str
     role: str
     valid_from: date
     valid_to: date | None
@@ -154,7 +157,9 @@ class SubjectPage(Struct):
 
 class HistoryEntry(Struct):
     log_index: int
-    leaf: str
+    # The leaf as an object; its canonical JSON (keys sorted, no whitespace, UTF-8) is the
+    # exact leaf bytes the log hashes (registry/tlog/leaf.py).
+    leaf: Leaf
 
 
 class AffiliationWritten(Struct):
@@ -162,12 +167,13 @@ class AffiliationWritten(Struct):
     receipt: Receipt
 
 
-def affiliation_view(row: asyncpg.Record) -> Affiliation:
+def affiliation_view(row: asyncpg.Record | Mapping[str, Any]) -> Affiliation:
+    """From a row of ``subjects.affiliations_of`` or ``subjects.with_organisation``."""
     return Affiliation(
         id=row["id"],
         organisation_id=row["organisation_id"],
-        organisation_name=row.get("organisation_name"),
-        organisation_credit_code=row.get("organisation_credit_code"),
+        organisation_name=row["organisation_name"],
+        organisation_credit_code=row["organisation_credit_code"],
         role=row["role"],
         valid_from=row["valid_from"],
         valid_to=row["valid_to"],
@@ -274,7 +280,12 @@ class SubjectController(Controller):
         description=(
             "Registers a venture-capital enterprise, management enterprise or practitioner. "
             "The credit code is checked with its check character (GB 32100-2015); a resident ID "
-            "with GB 11643-1999. The answer carries the audit-log receipt."
+            "with GB 11643-1999. A practitioner's affiliations are written in the same "
+            "transaction: the subject and all of them, or nothing (a refused affiliation is a "
+            "422 naming `affiliations[i].<field>`). A credit code or document already "
+            "registered is a 409 whose `existing_id` names that subject. The answer carries "
+            "one audit-log receipt: the subject's leaf, with a checkpoint that includes every "
+            "leaf of the write."
         ),
     )
     async def create(
@@ -286,26 +297,21 @@ class SubjectController(Controller):
         }
         # Master data is shared, but every change names the authority that made it.
         deciding_authority(principal)
-        written = await subjects.create_subject(services, principal.actor, payload)
-        last_index = written.log_index
-        if isinstance(data, PractitionerCreate):
-            for item in data.affiliations:
-                added = await subjects.add_affiliation(
-                    services,
-                    principal.actor,
-                    written.row["id"],
-                    item.organisation_id,
-                    item.role,
-                    item.valid_from,
-                    item.valid_to,
-                )
-                last_index = added.log_index
-        receipt = await services.receipt(last_index)
+        wanted = [
+            subjects.NewAffiliation(a.organisation_id, a.role, a.valid_from, a.valid_to)
+            for a in (data.affiliations if isinstance(data, PractitionerCreate) else [])
+        ]
+        # One transaction: the subject and every affiliation, or nothing (a refused
+        # affiliation leaves no subject behind to make the corrected retry a 409).
+        registered = await subjects.register(services, principal.actor, payload, wanted)
+        # One receipt for the write: the subject's leaf, with a checkpoint that includes
+        # every leaf of it (the affiliations' indexes are in the answer).
+        signed = await services.receipt(registered.last_index)
         return await _full_view(
             services,
-            written.row,
+            registered.subject.row,
             principal,
-            Receipt(log_index=written.log_index, checkpoint=receipt.checkpoint),
+            Receipt(log_index=registered.subject.log_index, checkpoint=signed.checkpoint),
             clear=True,  # the number the caller just sent
         )
 
@@ -471,7 +477,8 @@ class SubjectController(Controller):
     ) -> list[HistoryEntry]:
         rows = await subjects.subject_history(services, subject_id)
         return [
-            HistoryEntry(log_index=r["log_index"], leaf=bytes(r["leaf"]).decode()) for r in rows
+            HistoryEntry(log_index=r["log_index"], leaf=decode_leaf(bytes(r["leaf"])))
+            for r in rows
         ]
 
     @post(
@@ -496,7 +503,7 @@ class SubjectController(Controller):
         )
         receipt = await services.receipt(written.log_index)
         return AffiliationWritten(
-            affiliation=affiliation_view(written.row),
+            affiliation=affiliation_view(await subjects.with_organisation(services, written.row)),
             receipt=receipt,
         )
 
@@ -552,7 +559,7 @@ class AffiliationController(Controller):
         )
         receipt = await services.receipt(written.log_index)
         return AffiliationWritten(
-            affiliation=affiliation_view(written.row),
+            affiliation=affiliation_view(await subjects.with_organisation(services, written.row)),
             receipt=receipt,
         )
 

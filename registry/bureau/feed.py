@@ -79,12 +79,14 @@ from registry.bureau.views import (
     SubjectReader,
     affiliation_view,
     listing_view,
+    masked_list,
     record_view,
 )
 from registry.clock import today
 from registry.db.tlog_store import committed_leaf_count
 from registry.db.types import Conn
 from registry.domain.disclosure import PUBLICATIONS, day_of
+from registry.domain.policy import Policy
 from registry.errors import InvalidInput, Unavailable
 from registry.services import Services
 from registry.tlog.leaf import canonical_json
@@ -193,7 +195,7 @@ class _Profile(msgspec.Struct):
 
 
 async def _current_profiles(
-    conn: Conn, on: date, people: list[uuid.UUID], size: int
+    conn: Conn, on: date, people: list[uuid.UUID], size: int, policy: Policy
 ) -> dict[uuid.UUID, _Profile]:
     """The people's lists as their profiles show them on ``on`` (the same SQL), without
     items whose version is not yet in the served tree (its own leaf will bring them)."""
@@ -203,8 +205,12 @@ async def _current_profiles(
     for row in await conn.fetch(profile_sql.LISTS, on, people):
         lists = _Profile(
             affiliations=msgspec.json.decode(row["affiliations"], type=list[BureauAffiliation]),
-            records=msgspec.json.decode(row["records"], type=list[BureauRecord]),
-            listings=msgspec.json.decode(row["listings"], type=list[BureauListing]),
+            records=msgspec.json.decode(
+                masked_list("credit_record", row["records"], policy), type=list[BureauRecord]
+            ),
+            listings=msgspec.json.decode(
+                masked_list("blacklist_entry", row["listings"], policy), type=list[BureauListing]
+            ),
         )
         lists.affiliations = [a for a in lists.affiliations if a.log_index < size]
         lists.records = [r for r in lists.records if r.log_index < size]
@@ -296,7 +302,7 @@ async def read_changes(services: Services, since: str | None, limit: int) -> Cha
             for _, object_type, object_id, body in told
             if object_type == "subject" and body["version"] > 1 and uuid.UUID(object_id) in adults
         }
-        profiles = await _current_profiles(conn, on, list(again), size)
+        profiles = await _current_profiles(conn, on, list(again), size, reader.policy)
     items: list[FeedItem] = []
     for index, object_type, object_id, body in told:
         subject_id = _subject_of(object_type, object_id, body)
@@ -317,9 +323,9 @@ async def read_changes(services: Services, since: str | None, limit: int) -> Cha
             item.affiliation = affiliation_view(body)
         elif PUBLICATIONS[object_type].shown(body, on):
             if object_type == "credit_record":
-                item.record = record_view(body)
+                item.record = record_view(body, reader.policy)
             else:
-                item.listing = listing_view(body)
+                item.listing = listing_view(body, reader.policy)
         elif _could_show(object_type, body) or first_could.get(
             (object_type, object_id), index
         ) < index:

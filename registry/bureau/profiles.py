@@ -35,7 +35,7 @@ from registry.bureau import profile_sql
 from registry.bureau.profile_cache import Lists
 from registry.bureau.profile_memo import Shown
 from registry.bureau.runtime import BureauRuntime, bureau_runtime
-from registry.bureau.views import BureauSubject, SubjectReader
+from registry.bureau.views import BureauSubject, SubjectReader, masked_list
 from registry.clock import today
 from registry.db.changes import CHANGES
 from registry.db.types import Conn
@@ -146,8 +146,8 @@ def _build(
         ProfileJson(
             subject=reader.view(row),
             affiliations=msgspec.Raw(lists.affiliations),
-            records=msgspec.Raw(lists.records),
-            listings=msgspec.Raw(lists.listings),
+            records=msgspec.Raw(masked_list("credit_record", lists.records, reader.policy)),
+            listings=msgspec.Raw(masked_list("blacklist_entry", lists.listings, reader.policy)),
         )
     )
     # From ``on``, not the lists' first day: the subject part was judged (the minor rule)

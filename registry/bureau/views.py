@@ -13,6 +13,11 @@ and affiliations always; nothing at all about a minor. A practitioner who is a
 minor on the day of the read (any stored GB 11643 number, whatever its document
 type) is answered exactly like an unknown one (``not_found``; no item in the feed),
 so a bureau cannot even learn that a minor is registered.
+
+Bureaus see document numbers masked (``disclosure.AUDIENCES``), so a GB 11643 number
+typed into a record's or listing's free text reaches them masked too, through the
+public surfaces' function (``disclosure.mask_free_text``): in items built here
+(``record_view``, ``listing_view``) and in lists PostgreSQL built (``masked_list``).
 """
 
 from __future__ import annotations
@@ -28,8 +33,8 @@ import msgspec
 from msgspec import Struct
 
 from registry.api.credit_schemas import RecordItems
-from registry.domain.disclosure import is_minor_on
-from registry.identifiers import mask_document_number
+from registry.domain.disclosure import is_minor_on, mask_free_text, masked_number, may_hold_number
+from registry.domain.policy import Policy
 from registry.services import Services
 
 # Audited object types the bureau view is made of (the change feed's filter).
@@ -104,14 +109,24 @@ def _pick(data: Row, kind: type[Any]) -> Any:
     return msgspec.convert({f: data[f] for f in kind.__struct_fields__}, kind, strict=False)
 
 
-def record_view(data: Row) -> BureauRecord:
-    view: BureauRecord = _pick(data, BureauRecord)
+def record_view(data: Row, policy: Policy) -> BureauRecord:
+    view: BureauRecord = _pick(mask_free_text("credit_record", data, policy), BureauRecord)
     return view
 
 
-def listing_view(data: Row) -> BureauListing:
-    view: BureauListing = _pick(data, BureauListing)
+def listing_view(data: Row, policy: Policy) -> BureauListing:
+    view: BureauListing = _pick(mask_free_text("blacklist_entry", data, policy), BureauListing)
     return view
+
+
+def masked_list(object_type: str, raw: bytes, policy: Policy) -> bytes:
+    """A JSON list of ``object_type`` items as PostgreSQL builds them (registry/bureau/
+    profile_sql.py), their free text masked. The same bytes when no item can hold a number
+    (``may_hold_number``, one pass): most lists are passed through without decoding."""
+    if not may_hold_number(raw):
+        return raw
+    items = msgspec.json.decode(raw, type=list[dict[str, Any]])
+    return msgspec.json.encode([mask_free_text(object_type, item, policy) for item in items])
 
 
 def affiliation_view(data: Row) -> BureauAffiliation:
@@ -134,6 +149,10 @@ class SubjectReader:
         self.on = on
         self._numbers: dict[tuple[str, bytes], str] = {}
 
+    @property
+    def policy(self) -> Policy:
+        return self._services.policy
+
     def number(self, data: Row) -> str | None:
         if data.get("document_cipher") is None:
             return None
@@ -151,14 +170,7 @@ class SubjectReader:
 
     def view(self, data: Row) -> BureauSubject:
         number = self.number(data)
-        policy = self._services.policy
-        masked = (
-            None
-            if number is None
-            else mask_document_number(
-                number, policy.mask_keep_head, policy.mask_keep_tail, policy.mask_char
-            )
-        )
+        masked = None if number is None else masked_number(number, self.policy)
         plain = {f: data[f] for f in BureauSubject.__struct_fields__ if f != "document_number"}
         view: BureauSubject = msgspec.convert(
             {**plain, "document_number": masked}, BureauSubject, strict=False

@@ -154,6 +154,7 @@ def _day(services: Services, on: date | None) -> date:
 async def notify(services: Services, who: Acting, entry_id: uuid.UUID, channel: str,
                  on: date | None, version: int | None) -> Written:
     day = _day(services, on)
+    channel = clean(channel, "channel", required=True) or channel
     return await step(services, who, entry_id, "blacklist.notify",
                       lambda s: rules.notify(s, day, channel, services.policy), version=version)
 
@@ -195,6 +196,7 @@ async def remove(services: Services, who: Acting, entry_id: uuid.UUID, reason: s
 async def withdraw(services: Services, who: Acting, entry_id: uuid.UUID, reason: str,
                    version: int | None) -> Written:
     day = today(services.clock)
+    reason = clean(reason, "reason", required=True) or reason
     return await step(services, who, entry_id, "blacklist.withdraw",
                       lambda s: rules.withdraw(s, day, reason), version=version)
 

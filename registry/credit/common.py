@@ -15,6 +15,7 @@ from registry.db.types import Conn
 from registry.db.writes import Written, audited_write
 from registry.errors import Conflict, InvalidInput, NotFound
 from registry.services import Services
+from registry.text import clean_text
 
 # object type → table; the only tables ``update_versioned`` writes.
 TABLES = {
@@ -25,15 +26,16 @@ TABLES = {
 }
 
 
+# Free-text fields of several lines (registry/text.py: line breaks and tabs kept);
+# every other field cleaned here is one line (names, numbers, licence items).
+MULTILINE_FIELDS = frozenset(
+    {"facts", "legal_basis", "penalty_content", "remarks", "note", "reason", "grounds", "criterion"}
+)
+
+
 def clean(value: str | None, field: str, *, required: bool = False) -> str | None:
-    if value is None:
-        if required:
-            raise InvalidInput(field, "is required", "a non-empty text")
-        return None
-    stripped = value.strip()
-    if not stripped:
-        raise InvalidInput(field, "is blank", "a non-empty text")
-    return stripped
+    """``field``'s text as stored (registry/text.py): trimmed, NFC, no hidden characters."""
+    return clean_text(value, field, required=required, multiline=field in MULTILINE_FIELDS)
 
 
 async def fetch(services: Services, object_type: str, object_id: uuid.UUID,

@@ -5,12 +5,16 @@ deciding clears it and, when upheld, revokes or corrects the record (or takes
 the listing down / drops the proposal) in that transaction too. Each change is
 its own leaf: filing writes ``objection.file`` then ``record.objection_filed``
 (or ``blacklist.objection_filed``); deciding writes ``objection.decide`` then
-the target's change.
+the target's change (and, when a correction or revocation leaves listings without
+a basis, their ends). All leaves of one filing or decision are consecutive and commit
+together; ``ObjectionWrite.last_index`` is the last, which a receipt for the whole
+write waits for.
 """
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -28,7 +32,7 @@ from registry.credit.ownership import (
     require_decider,
 )
 from registry.db.types import Conn, required
-from registry.db.writes import Written, audited_write, write_transaction
+from registry.db.writes import Written, audited_write, last_leaf, write_transaction
 from registry.domain import blacklist as bl_rules
 from registry.domain import objections as rules
 from registry.domain.blacklist import RemovalReason
@@ -38,6 +42,16 @@ from registry.services import Services
 
 TARGETS = ("credit_record", "blacklist_entry")
 DECISION_ACTIONS = ("revoke", "correct")
+
+
+@dataclass(frozen=True)
+class ObjectionWrite:
+    """One filing or decision: the objection's change (the write's first leaf), the
+    target's change, and the index of the write's last leaf."""
+
+    objection: Written
+    target: Written
+    last_index: int
 
 
 def objection_of(row: asyncpg.Record) -> Objection:
@@ -55,8 +69,8 @@ async def owners_of(services: Services, target_type: str, target: asyncpg.Record
 async def file(
     services: Services, who: Acting, role: str, target_type: str, target_id: uuid.UUID,
     grounds: str,
-) -> tuple[Written, Written]:
-    """File an objection; returns (the objection, the target marked under objection).
+) -> ObjectionWrite:
+    """File an objection; the objection, then the target marked under objection.
 
     Anyone with the right to object may file about any authority's decision; only one
     objection per item is open at a time (409)."""
@@ -117,7 +131,8 @@ async def file(
             else:
                 raise Conflict(f"blacklist entry is '{state.state.value}'; objections are filed "
                                "against 'notified' or 'listed' entries")
-    return filed, marked
+        last = await last_leaf(conn)
+    return ObjectionWrite(objection=filed, target=marked, last_index=last)
 
 
 async def decide(
@@ -129,8 +144,8 @@ async def decide(
     note: str | None,
     action: str | None,
     corrections: dict[str, Any] | None,
-) -> tuple[Written, Written]:
-    """Decide once; returns (the objection, the target's change)."""
+) -> ObjectionWrite:
+    """Decide once: the objection, then the target's change (then any listings ended)."""
     if upheld and action not in DECISION_ACTIONS:
         raise InvalidInput("action", "an upheld objection needs an action on the disputed item",
                            ", ".join(DECISION_ACTIONS))
@@ -150,7 +165,7 @@ async def decide(
         await require_decider(conn, who, await owners_of(services, row["target_type"], target, conn),
                               f"the {row['target_type'].replace('_', ' ')} {target_id} objected to")
         actor = who.actor
-        decided = rules.decide(objection_of(row), on, upheld=upheld, note=note)
+        decided = rules.decide(objection_of(row), on, upheld=upheld, note=clean(note, "note"))
         written = await update_versioned(
             services, actor=actor, action="objection.decide", object_type="objection",
             object_id=objection_id, version=row["version"], conn=conn,
@@ -174,7 +189,8 @@ async def decide(
                     version=target["version"], changes=clear, conn=conn)
         else:
             changed = await _settle_listing(services, who, target, upheld, action, on, conn)
-    return written, changed
+        last = await last_leaf(conn)
+    return ObjectionWrite(objection=written, target=changed, last_index=last)
 
 
 async def _settle_listing(services: Services, who: Acting, target: asyncpg.Record, upheld: bool,

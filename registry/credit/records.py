@@ -22,6 +22,7 @@ from registry.credit.common import clean, fetch, update_versioned
 from registry.credit.ownership import Acting, deciding_authority, require_decider
 from registry.db.types import Conn, required
 from registry.db.writes import Written, audited_write, write_transaction
+from registry.domain import record_rules
 from registry.domain.publicity import Grade, PenaltyType, PublicityWindow, publicity_window
 from registry.errors import Conflict, Forbidden, InvalidInput
 from registry.identifiers import validate_credit_code
@@ -65,8 +66,13 @@ def _amount(value: Any, field: str) -> Decimal | None:
     return amount
 
 
-def normalise(fields: dict[str, Any], on: date) -> dict[str, Any]:
-    """Check one record's fields together; returns the column values (without publicity)."""
+def normalise(fields: dict[str, Any], on: date, *, subject_code: str | None = None) -> dict[str, Any]:
+    """Check one record's fields together; returns the column values (without publicity).
+
+    ``on`` is today (Xining's day); ``subject_code`` the credit code of the record's
+    subject (None for a practitioner). The consistency rules between items are
+    ``domain.record_rules``; a correction runs the whole merged record through here too.
+    """
     kind = fields["record_kind"]
     if kind not in KINDS:
         raise InvalidInput("record_kind", f"unknown kind {kind!r}", ", ".join(KINDS))
@@ -75,23 +81,22 @@ def normalise(fields: dict[str, Any], on: date) -> dict[str, Any]:
         out[name] = clean(fields.get(name), name, required=name in ("facts", "authority_name",
                                                                     "source_name"))
     out["authority_code"] = validate_credit_code(fields.get("authority_code") or "", "authority_code")
+    record_rules.check_authority_not_subject(out["authority_code"], subject_code)
     out["source_code"] = validate_credit_code(fields.get("source_code") or "", "source_code")
     out["fine_amount"] = _amount(fields.get("fine_amount"), "fine_amount")
     out["confiscation_amount"] = _amount(fields.get("confiscation_amount"), "confiscation_amount")
     decision_date: date = fields["decision_date"]
-    if decision_date > on:
-        raise InvalidInput("decision_date", f"{decision_date.isoformat()} is in the future",
-                           f"a date up to {on.isoformat()}")
+    record_rules.check_past_date("decision_date", decision_date, on)
     out["decision_date"] = decision_date
     valid_until = fields.get("valid_until")
-    if valid_until is not None and valid_until < decision_date:
-        raise InvalidInput("valid_until", "is before decision_date", "a date on or after decision_date")
+    record_rules.check_end_date("valid_until", valid_until, "decision_date", decision_date)
     out["valid_until"] = valid_until
-    types = list(dict.fromkeys(fields.get("penalty_types") or []))
+    types = list(fields.get("penalty_types") or [])
     for t in types:
         if t not in PenaltyType.__members__:
             raise InvalidInput("penalty_types", f"unknown penalty type {t!r}",
                                ", ".join(PenaltyType.__members__))
+    record_rules.check_no_repeated_types(types)
     grade = fields.get("grade")
     if kind in GRADED_KINDS:
         if grade is None:
@@ -113,6 +118,7 @@ def normalise(fields: dict[str, Any], on: date) -> dict[str, Any]:
         types = [PenaltyType.other.value]
     elif kind in ("filing", "commendation") and types:
         raise InvalidInput("penalty_types", f"a {kind} record carries no penalty", "omit penalty_types")
+    record_rules.check_amounts(types, out["fine_amount"], out["confiscation_amount"])
     out["grade"] = grade
     out["penalty_types"] = types
     return out
@@ -198,8 +204,9 @@ async def _in_the_name_of(services: Services, who: Acting, fields: dict[str, Any
                 owner=code,
                 acting_for=mine,
             )
-    name = fields.get("authority_name")
-    if name is not None and name.strip() and name.strip() != registered["name"]:
+    given = fields.get("authority_name")
+    name = clean(given, "authority_name") if given is not None and given.strip() else None
+    if name is not None and name != registered["name"]:
         raise InvalidInput(
             "authority_name",
             f"is not the registered name of authority {mine}",
@@ -214,10 +221,12 @@ async def create_record(
     on = today(services.clock)
     fields = await _in_the_name_of(services, who, fields)
     actor = who.actor
-    exists = await services.pool.fetchval("SELECT 1 FROM subjects WHERE id = $1", subject_id)
-    if not exists:
+    subject = await services.pool.fetchrow(
+        "SELECT credit_code FROM subjects WHERE id = $1", subject_id
+    )
+    if subject is None:
         raise InvalidInput("subject_id", "no such subject", "the id of a registered subject")
-    values = normalise(fields, on)
+    values = normalise(fields, on, subject_code=subject["credit_code"])
     values.update(publicity_columns(window_for(services, values, on), on))
     record_id = uuid.uuid4()
     columns = ["id", "subject_id", *values]
@@ -280,8 +289,14 @@ async def correct_record(
     merged = {name: current[name] for name in FIELDS}
     merged["record_kind"] = current["record_kind"]
     merged["penalty_types"] = list(current["penalty_types"])
+    if "decision_date" in changes and changes["decision_date"] is None:
+        raise InvalidInput("decision_date", "cannot be cleared", "a date (or leave it out)")
     merged.update(changes)
-    values = normalise(merged, on)
+    merged["penalty_types"] = merged["penalty_types"] or []
+    subject_code = await conn.fetchval(
+        "SELECT credit_code FROM subjects WHERE id = $1", current["subject_id"]
+    )
+    values = normalise(merged, on, subject_code=subject_code)
     publicity = publicity_columns(window_for(services, values, current["publicity_start"]), on)
     if current["status"] == "repaired":
         # An approved repair already ended publication; a correction does not restart it.
@@ -360,7 +375,8 @@ async def list_records(
     if subject_id is not None:
         add("subject_id = {}", subject_id)
     if authority_code is not None:
-        add("authority_code = {}", authority_code)
+        # Canonical, as stored: a full-width or lower-case code finds the same records.
+        add("authority_code = {}", validate_credit_code(authority_code, "authority_code"))
     if grade is not None:
         add("grade = {}", grade)
     if status is not None:

@@ -88,6 +88,7 @@ async def decide(services: Services, who: Acting, repair_id: uuid.UUID, *, appro
     Only the authority answering for the target decides (403)."""
     actor = who.actor
     on = today(services.clock)
+    note = clean(note, "note")
     async with write_transaction(services.pool) as conn:
         row = await fetch(services, "repair", repair_id, conn)
         current = msgspec.convert(

@@ -3,6 +3,25 @@
 Every state change in the registry goes through ``audited_write``. The callback
 writes the row (it gets the reserved log index to store beside it) and returns
 the row exactly as the database returned it; that row is what the leaf commits to.
+
+One change is one leaf. A use case made of several changes (a subject and its
+affiliations, an objection and the item it marks) opens ``write_transaction`` and
+passes its connection to each ``audited_write`` (``conn=``): each change still gets
+its own leaf, the leaves take consecutive indexes (the first one locks the sequence
+row until the commit, so no other writer can take an index in between), and all of
+them commit together or not at all. Checkpoints are not written here: the integrator
+signs one for whatever is committed, and ``last_leaf`` names the index a receipt for
+the whole transaction must wait for.
+
+Crash points (the process dies, the connection drops, or the code raises):
+- before ``record`` took an index: the rollback drops the row; nothing is reserved;
+- after ``record``, before the commit: the rollback drops the row, its leaf, its
+  stored body and the index (the next writer takes the same index), for every change
+  of the transaction at once;
+- after the commit, before the answer is sent: every change and leaf stands; the
+  integrator signs it (at start, or on the next write), and the caller's retry finds
+  it (a duplicate answers 409, or an ``Idempotency-Key`` replays the answer stored in
+  the same transaction: registry/credit/idempotency.py).
 """
 
 from __future__ import annotations
@@ -34,6 +53,14 @@ _IN_COUNTED_TRANSACTION: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "in_counted_write_transaction", default=False
 )
 
+# The connection of a ``write_transaction(..., ambient=True)`` open in this task: every
+# audited write and nested ``write_transaction`` of the task joins it, also those that
+# do not pass ``conn=`` (a use case written for its own transaction can then commit with
+# something else, e.g. the stored answer of an Idempotency-Key).
+_AMBIENT: contextvars.ContextVar[Conn | None] = contextvars.ContextVar(
+    "ambient_write_transaction", default=None
+)
+
 RowWriter = Callable[[Conn, int, datetime], Awaitable[asyncpg.Record]]
 
 
@@ -56,9 +83,13 @@ async def audited_write(
     """Run ``write`` and append its leaf atomically; returns the stored row and its index.
 
     Guarantee: on return both are committed; on any exception neither exists. With
-    ``conn=`` they join that connection's transaction (from ``write_transaction``) and
-    commit with it.
+    ``conn=`` (or inside an ambient ``write_transaction`` of this task) they join that
+    transaction instead: on return both are written in it and commit with it; on an
+    exception neither is (the savepoint is rolled back), and the caller's transaction
+    decides the rest.
     """
+    if conn is None:
+        conn = _AMBIENT.get()
     if conn is not None:
         if conn.is_in_transaction() and not _IN_COUNTED_TRANSACTION.get():
             raise RuntimeError(
@@ -80,17 +111,51 @@ async def audited_write(
 
 
 @asynccontextmanager
-async def write_transaction(pool: asyncpg.Pool) -> AsyncIterator[Conn]:
+async def write_transaction(pool: asyncpg.Pool, *, ambient: bool = False) -> AsyncIterator[Conn]:
     """A connection in a transaction for several audited writes (``conn=``) that commit
-    together; the process knows a write is open until it ends (registry/db/changes.py)."""
+    together; the process knows a write is open until it ends (registry/db/changes.py).
+
+    Guarantee: if the block returns, every change written in it and every leaf commit
+    together (consecutive indexes); if it raises, none does.
+
+    ``ambient=True``: until the block ends, every ``audited_write`` of this task joins
+    this transaction even without ``conn=``, and so does every ``write_transaction``
+    opened inside it (as a savepoint). Only this task may use the connection meanwhile:
+    do not run writes of the block concurrently (one asyncpg connection, one statement
+    at a time).
+    """
+    outer = _AMBIENT.get()
+    if outer is not None:
+        # Nested in an ambient transaction: a savepoint of it, committed with it.
+        async with outer.transaction():
+            yield outer
+        return
     async with pool.acquire() as conn:
         with CHANGES.writing():
             async with conn.transaction():
                 counted = _IN_COUNTED_TRANSACTION.set(True)
+                joined = _AMBIENT.set(conn) if ambient else None
                 try:
                     yield conn
                 finally:
+                    if joined is not None:
+                        _AMBIENT.reset(joined)
                     _IN_COUNTED_TRANSACTION.reset(counted)
+
+
+async def last_leaf(conn: Conn) -> int:
+    """The index of the newest leaf the open write transaction on ``conn`` appended.
+
+    Exact once the transaction has appended a leaf: from its first leaf to its end it
+    holds the sequence row's lock, so nobody else can have moved the sequence, and a
+    savepoint rolled back takes its indexes with it. A receipt for the whole transaction
+    waits for a checkpoint that includes this index. Before the first leaf it would name
+    another writer's: callers ask only after an audited write.
+    """
+    if not conn.is_in_transaction():
+        raise RuntimeError("last_leaf must run inside the write transaction")
+    value = await conn.fetchval("SELECT next_index - 1 FROM tlog_sequence")
+    return int(value)
 
 
 async def _write_in(

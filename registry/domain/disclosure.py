@@ -75,21 +75,45 @@ stops holding. That day the expiry pass writes ``subject.came_of_age``
 (registry/coming_of_age.py), and the change feed then brings the person's whole
 profile to bureaus (registry/bureau/feed.py).
 
+Numbers in free text
+--------------------
+
+A practitioner's document number reaches an audience that sees numbers masked
+(``Sight.numbers == "masked"``: the public and bureaus) only in the masked form
+``masked_number`` (``Policy.mask_*``, e.g. ``630102********123X``). The same holds
+for a GB 11643 number typed into free text (facts, penalty content, remarks, a
+revocation reason …; ``FREE_TEXT`` names the columns per object type): stored and
+shown to regulators as typed, it reaches a masking audience in the same masked form.
+``mask_resident_ids`` is that rule: every public item is built through it
+(registry/publish/selection.py), every bureau item too (registry/bureau/views.py),
+and the regulator's write answer counts with it what will be masked
+(``masked_on_publication``). ``may_hold_number`` rules a whole document out cheaply.
+
+A number counts when it is a run of exactly 18 characters (17 digits, then a digit
+or X; ASCII or full-width; not part of a longer run of digits) that is a GB 11643
+number as the minors rule reads one: a valid check character and a real birth date
+(``identifiers.birth_date_of_resident_id``; no clock, so the answer never changes
+with the day). Resident IDs, Hong Kong/Macao/Taiwan residence permits and the new
+foreign permanent residence cards all count. A number typed with spaces or dashes
+inside, or run together with other digits, is not recognised.
+
 Day D is always the registry's calendar day (Xining, UTC+8) of the moment asked.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
+from registry.domain.policy import Policy
 from registry.errors import InvalidInput
-from registry.identifiers import birth_date_of_resident_id
+from registry.identifiers import birth_date_of_resident_id, mask_document_number
 
 # --- Audiences --------------------------------------------------------------------
 
@@ -377,3 +401,116 @@ def is_minor_on(number: str | None, day: date, born: date | None = None) -> bool
     minor on ``day``; born after it counts too."""
     first = adult_from(number, born)
     return first is not None and day < first
+
+
+# --- Numbers in free text ---------------------------------------------------------
+
+# The audited columns of each object type that hold free text (typed by a regulator,
+# no format checked) and may reach an audience that sees numbers masked.
+FREE_TEXT: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType({
+    "credit_record": (
+        "violation_type", "facts", "legal_basis", "penalty_content", "licence_name",
+        "licence_number", "remarks", "correction_note", "status_reason",
+    ),
+    "blacklist_entry": (
+        "criterion", "legal_basis", "removal_reason", "withdrawal_reason",
+    ),
+    # A bureau reads back only what it filed; the regulator's answer may quote a number.
+    "objection": ("grounds", "decision_note"),
+    "repair": ("grounds", "decision_note"),
+})
+
+_DIGIT: Final = "0-9\uff10-\uff19"  # ASCII and full-width digits
+_CHECK: Final = _DIGIT + "Xx\uff38\uff58"  # … and X, either width or case
+# 18 characters, not inside a longer run: a candidate; birth_date_of_resident_id decides.
+_CANDIDATE: Final = re.compile(f"(?<![{_DIGIT}])[{_DIGIT}]{{17}}[{_CHECK}](?![{_CHECK}])")
+# A text shorter than this holds no number (the callers' cheapest test).
+NUMBER_LENGTH: Final = 18
+
+# ``may_hold_number``: every digit of either width becomes one "0" (a full-width digit is
+# EF BC 90–99 in UTF-8: EF and BC are dropped, 90–99 kept), every other byte a ".", so 17
+# digits in a row become 17 "0"s: never a false "no". Another character leaves at most two
+# "0"s between "."s (only private-use characters U+F4xx–U+F67x leave two with no "." between):
+# a false "maybe" only costs the caller a closer look.
+_DIGIT_BYTES: Final = bytes(
+    0x30 if 0x30 <= b <= 0x39 or 0x90 <= b <= 0x99 else 0x2E for b in range(256)
+)
+_DROPPED: Final = b"\xef\xbc"
+_RUN: Final = b"0" * (NUMBER_LENGTH - 1)
+
+
+def may_hold_number(utf8: bytes) -> bool:
+    """False when UTF-8 text (a JSON document, say) holds nothing ``mask_resident_ids`` would
+    mask: no 17 digits in a row. One pass at memory speed, so large documents without
+    numbers (nearly all) need not be decoded to be checked."""
+    return _RUN in utf8.translate(_DIGIT_BYTES, _DROPPED)
+
+
+def masked_number(number: str, policy: Policy) -> str:
+    """A document number as an audience that sees numbers masked sees it (``Policy.mask_*``)."""
+    return mask_document_number(
+        number, policy.mask_keep_head, policy.mask_keep_tail, policy.mask_char
+    )
+
+
+def _is_gb11643(candidate: str) -> bool:
+    try:
+        birth_date_of_resident_id(candidate, "text")
+    except InvalidInput:
+        return False
+    return True
+
+
+def mask_resident_ids(text: str, policy: Policy) -> tuple[str, int]:
+    """``text`` with every GB 11643 number in it masked as ``masked_number`` masks one,
+    and how many were masked. Everything else is kept exactly as typed."""
+    if len(text) < NUMBER_LENGTH or _CANDIDATE.search(text) is None:  # nearly always
+        return text, 0
+    count = 0
+
+    def replace(found: re.Match[str]) -> str:
+        nonlocal count
+        if not _is_gb11643(found.group()):
+            return found.group()
+        count += 1
+        return masked_number(found.group(), policy)
+
+    masked = _CANDIDATE.sub(replace, text)
+    return masked, count
+
+
+class Columns(Protocol):
+    """A database row or a stored version body: values by column name."""
+
+    def keys(self) -> Iterable[str]: ...
+    def __getitem__(self, key: str, /) -> Any: ...
+
+
+def mask_free_text(object_type: str, item: Columns, policy: Policy) -> dict[str, Any]:
+    """``item`` (a row or a stored body) as a plain dict, its free-text columns
+    (``FREE_TEXT``) passed through ``mask_resident_ids``."""
+    # keys(): iterating an asyncpg.Record yields its values, not its column names.
+    out = {key: item[key] for key in item.keys()}  # noqa: SIM118
+    for column in FREE_TEXT[object_type]:
+        value = out.get(column)
+        if isinstance(value, str):
+            out[column] = mask_resident_ids(value, policy)[0]
+    return out
+
+
+def numbers_in_free_text(object_type: str, item: Columns) -> list[tuple[str, int]]:
+    """``(column, how many GB 11643 numbers)`` for each free-text column of ``item`` that
+    holds any, in ``FREE_TEXT`` order: what a masking audience will see masked."""
+    found = []
+    present = set(item.keys())
+    for column in FREE_TEXT[object_type]:
+        value = item[column] if column in present else None
+        if isinstance(value, str):
+            count = mask_resident_ids(value, _COUNTING)[1]
+            if count:
+                found.append((column, count))
+    return found
+
+
+# Counting does not depend on how numbers are masked.
+_COUNTING: Final = Policy()

@@ -36,8 +36,6 @@ from email.utils import format_datetime
 from typing import Any, Final
 from xml.sax.saxutils import escape, quoteattr
 
-import asyncpg
-
 from registry.keys import LogKey
 from registry.publish.selection import (
     LISTING_PUBLIC,
@@ -51,6 +49,7 @@ from registry.publish.selection import (
     listing_entry,
     record_entry,
     start_of_day,
+    withdrawal_entry,
 )
 from registry.services import Services
 from registry.tlog.leaf import canonical_json
@@ -121,19 +120,6 @@ def _sign(key: LogKey, message: bytes) -> str:
     return base64.b64encode(raw[4:]).decode()
 
 
-def _withdrawal(row: asyncpg.Record, object_type: str) -> dict[str, Any]:
-    if object_type == "credit_record":
-        on, reason = row["publication_ended_on"], row["status_reason"] or row["status"]
-    else:
-        on, reason = row["removed_on"], row["removal_reason"] or "removed"
-    return {
-        "object": f"{object_type}/{row['id']}",
-        "log_index": row["log_index"],
-        "withdrawn_on": on.isoformat() if on else None,
-        "reason": reason,
-    }
-
-
 @dataclass
 class FeedPage:
     entries: list[dict[str, Any]]
@@ -179,7 +165,8 @@ async def feed_page(services: Services, day: date, before: int | None, limit: in
             body = (record_entry if object_type == "credit_record" else listing_entry)(row, subjects)
             entry = {"seq": row["log_index"], "event": "publication", **body}
         else:
-            entry = {"seq": row["log_index"], "event": "withdrawal", **_withdrawal(row, object_type)}
+            entry = {"seq": row["log_index"], "event": "withdrawal",
+                     **withdrawal_entry(row, object_type, subjects.policy)}
         entry["signature"] = sign_entry(key, entry)
         entries.append(entry)
     next_before = merged[-1][1]["log_index"] if len(merged) == limit else None

@@ -17,6 +17,7 @@ import asyncpg
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from registry.db.like import literal as like_literal
+from registry.identifiers import normalise_identifier
 from registry.publish.selection import (
     GRADE_NAMES,
     LISTING_ITEMS,
@@ -89,7 +90,7 @@ def _search_condition(q: str | None, first: int) -> tuple[str, list[Any]]:
     if not q:
         return "", []
     like = "%" + like_literal(q) + "%"
-    return (f" AND (s.name LIKE ${first} OR s.credit_code = ${first + 1})", [like, q.strip().upper()])
+    return (f" AND (s.name LIKE ${first} OR s.credit_code = ${first + 1})", [like, normalise_identifier(q)])
 
 
 async def list_page(
@@ -133,7 +134,7 @@ async def detail(services: Services, day: date, what: str, item_id: uuid.UUID) -
         row = await public_record(services, item_id, day)
         if row is None or not subjects.visible(row):
             return None
-        values = record_items(row, subjects.identity(row))
+        values = record_items(row, subjects)
         rows = [(title, values[key]) for key, title in PENALTY_ITEMS]
         kind = RECORD_KIND_NAMES.get(row["record_kind"], row["record_kind"])
         heading = f"{kind}:{values['cf_xdr_mc']}"
@@ -142,7 +143,7 @@ async def detail(services: Services, day: date, what: str, item_id: uuid.UUID) -
         row = await public_listing(services, item_id, day)
         if row is None or not subjects.visible(row):
             return None
-        values = listing_items(row, subjects.identity(row))
+        values = listing_items(row, subjects)
         rows = [(title, values[key]) for key, title in LISTING_ITEMS]
         heading = f"嚴重失信主體名單:{values['zt_mc']}"
         published_on, end = row["listed_on"], row["planned_removal_on"]

@@ -13,10 +13,13 @@ module applies it to the public's queries:
 - nothing is shown about a practitioner who is a minor on ``d``
   (``disclosure.is_minor_on``: any stored GB 11643 number, whatever its document
   type);
-- a practitioner's document number leaves only masked (``Policy.mask_*``);
-  addresses, contacts and the legal representative's document number are never
-  stored with an item here and never leave. Organisations show their credit code
-  and the legal representative's name.
+- a practitioner's document number leaves only masked (``Policy.mask_*``,
+  ``disclosure.masked_number``), and so does a GB 11643 number typed into an
+  item's free text (``disclosure.mask_resident_ids`` over ``disclosure.FREE_TEXT``,
+  applied by ``public_text`` in every item built here); addresses, contacts and the
+  legal representative's document number are never stored with an item here and
+  never leave. Organisations show their credit code and the legal representative's
+  name.
 
 The SQL half runs in PostgreSQL; the minors half needs the decrypted number and
 runs in Python (``SubjectView.visible``). A caller must apply both.
@@ -35,10 +38,20 @@ from typing import Any, Final
 
 import asyncpg
 
-from registry.domain.disclosure import LISTINGS, RECORDS, XINING, day_of_sql, is_minor_on
+from registry.domain.disclosure import (
+    LISTINGS,
+    NUMBER_LENGTH,
+    RECORDS,
+    XINING,
+    day_of_sql,
+    is_minor_on,
+    mask_resident_ids,
+    masked_number,
+)
 from registry.domain.disclosure import day_of as day_of  # the public surfaces' day
+from registry.domain.policy import Policy
 from registry.errors import InvalidInput
-from registry.identifiers import DocumentType, mask_document_number
+from registry.identifiers import DocumentType
 from registry.services import Services
 
 OBJECTION_MARK: Final = "異議處理中"
@@ -187,16 +200,17 @@ class SubjectView:
         born = (None if born_blob is None
                 else self._services.pii.decrypt_birth_date(doc_type, bytes(born_blob)))
         hidden = is_minor_on(number, self._day, born)
-        policy = self._services.policy
-        masked = mask_document_number(
-            number, policy.mask_keep_head, policy.mask_keep_tail, policy.mask_char
-        )
+        masked = masked_number(number, self._services.policy)
         result = (hidden, masked)
         self._cache[subject_id] = result
         _PRACTITIONERS[shared_key] = result
         if len(_PRACTITIONERS) > _PRACTITIONER_CACHE_SIZE:
             _PRACTITIONERS.popitem(last=False)
         return result
+
+    @property
+    def policy(self) -> Policy:
+        return self._services.policy
 
     def visible(self, row: asyncpg.Record) -> bool:
         if row["subject_kind"] != "practitioner":
@@ -218,6 +232,17 @@ class SubjectView:
         }
 
 
+def public_text(value: str | None, policy: Policy) -> str | None:
+    """A free-text column's value (``disclosure.FREE_TEXT``) as the public reads it: its
+    GB 11643 numbers masked (``disclosure.mask_resident_ids``). Every public item reads
+    its free text through this (``record_values``, ``listing_values``,
+    ``withdrawal_entry``; tests/test_free_text_masking.py puts a number in every such
+    column)."""
+    if value is None or len(value) < NUMBER_LENGTH:  # most values: a call saved per column
+        return value
+    return mask_resident_ids(value, policy)[0]
+
+
 def _remarks(row: asyncpg.Record, own: str | None) -> str | None:
     parts = [OBJECTION_MARK] if row["under_objection"] else []
     if own:
@@ -233,9 +258,14 @@ def _amount(value: Decimal | None) -> str | None:
     return None if value is None else format(value.normalize(), "f")
 
 
-def record_values(row: asyncpg.Record, who: dict[str, str | None]) -> list[str | None]:
+def record_values(row: asyncpg.Record, subjects: SubjectView) -> list[str | None]:
     """The 雙公示 items of a public credit record, in the standard's order (``PENALTY_ITEMS``)."""
-    licence = " ".join(x for x in (row["licence_name"], row["licence_number"]) if x) or None
+    who = subjects.identity(row)
+    policy = subjects.policy
+    licence = " ".join(
+        x for x in (public_text(row["licence_name"], policy),
+                    public_text(row["licence_number"], policy)) if x
+    ) or None
     return [
         who["name"],
         who["category"],
@@ -251,11 +281,11 @@ def record_values(row: asyncpg.Record, who: dict[str, str | None]) -> list[str |
         who["document_type"],
         who["document_number"],
         row["decision_number"],
-        row["violation_type"],
-        row["facts"],
-        row["legal_basis"],
+        public_text(row["violation_type"], policy),
+        public_text(row["facts"], policy),
+        public_text(row["legal_basis"], policy),
         ";".join(PENALTY_TYPE_NAMES.get(t, t) for t in row["penalty_types"]) or None,
-        row["penalty_content"],
+        public_text(row["penalty_content"], policy),
         _amount(row["fine_amount"]),
         _amount(row["confiscation_amount"]),
         licence,
@@ -266,36 +296,38 @@ def record_values(row: asyncpg.Record, who: dict[str, str | None]) -> list[str |
         row["authority_code"],
         row["source_name"],
         row["source_code"],
-        _remarks(row, row["remarks"]),
+        _remarks(row, public_text(row["remarks"], policy)),
     ]
 
 
 _PENALTY_KEYS: Final = tuple(key for key, _ in PENALTY_ITEMS)
 
 
-def record_items(row: asyncpg.Record, who: dict[str, str | None]) -> dict[str, str | None]:
+def record_items(row: asyncpg.Record, subjects: SubjectView) -> dict[str, str | None]:
     """The same items keyed by column code."""
-    return dict(zip(_PENALTY_KEYS, record_values(row, who), strict=True))
+    return dict(zip(_PENALTY_KEYS, record_values(row, subjects), strict=True))
 
 
-def listing_values(row: asyncpg.Record, who: dict[str, str | None]) -> list[str | None]:
+def listing_values(row: asyncpg.Record, subjects: SubjectView) -> list[str | None]:
     """A public listing's items in ``LISTING_ITEMS`` order."""
+    who = subjects.identity(row)
+    policy = subjects.policy
     return [
         who["name"],
         who["category"],
         who["credit_code"],
         who["document_type"],
         who["document_number"],
-        row["criterion"],
-        row["legal_basis"],
+        public_text(row["criterion"], policy),
+        public_text(row["legal_basis"], policy),
         _day(row["listed_on"]),
         _day(row["planned_removal_on"]),
         _remarks(row, None),
     ]
 
 
-def listing_items(row: asyncpg.Record, who: dict[str, str | None]) -> dict[str, str | None]:
-    return dict(zip((key for key, _ in LISTING_ITEMS), listing_values(row, who), strict=True))
+def listing_items(row: asyncpg.Record, subjects: SubjectView) -> dict[str, str | None]:
+    return dict(zip((key for key, _ in LISTING_ITEMS), listing_values(row, subjects), strict=True))
 
 
 def record_entry(row: asyncpg.Record, subjects: SubjectView) -> dict[str, Any]:
@@ -309,7 +341,7 @@ def record_entry(row: asyncpg.Record, subjects: SubjectView) -> dict[str, Any]:
         "withdraw_on": _day(row["publicity_end"]),
         "under_objection": row["under_objection"],
         "objection_mark": OBJECTION_MARK if row["under_objection"] else None,
-        "items": record_items(row, subjects.identity(row)),
+        "items": record_items(row, subjects),
     }
 
 
@@ -323,7 +355,21 @@ def listing_entry(row: asyncpg.Record, subjects: SubjectView) -> dict[str, Any]:
         "withdraw_on": _day(row["planned_removal_on"]),
         "under_objection": row["under_objection"],
         "objection_mark": OBJECTION_MARK if row["under_objection"] else None,
-        "items": listing_items(row, subjects.identity(row)),
+        "items": listing_items(row, subjects),
+    }
+
+
+def withdrawal_entry(row: asyncpg.Record, object_type: str, policy: Policy) -> dict[str, Any]:
+    """The feed's withdrawal of an item: the object, the day and the reason, nothing else."""
+    if object_type == "credit_record":
+        on, reason = row["publication_ended_on"], row["status_reason"] or row["status"]
+    else:
+        on, reason = row["removed_on"], row["removal_reason"] or "removed"
+    return {
+        "object": f"{object_type}/{row['id']}",
+        "log_index": row["log_index"],
+        "withdrawn_on": on.isoformat() if on else None,
+        "reason": public_text(reason, policy),
     }
 
 

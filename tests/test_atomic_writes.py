@@ -1,0 +1,303 @@
+"""Use cases of several changes commit as one write, and their answers say what a caller needs.
+
+A subject with its affiliations, an objection with the item it marks: every change keeps
+its own leaf, the leaves are consecutive, and all of them commit together or none does.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+import pytest
+
+import registry.subjects as subjects_module
+from registry.clock import SystemClock
+from registry.db.types import Conn, required
+from registry.db.writes import audited_write, last_leaf, write_transaction
+from registry.settings import Settings
+from registry.tokens import issue_token
+from tests.conftest import bearer, issue
+from tests.credit_helpers import Client, actions, log_size, penalty, record, subject
+from tests.logcheck import assert_log_consistent, ensure_log
+
+FIRM = {"kind": "vc_firm", "name": "西寧創新投資有限公司", "credit_code": "91630100MA752LKX1M"}
+MANAGER = {"kind": "vc_manager", "name": "青海高原創業投資管理有限公司",
+           "credit_code": "91630104MA7X3TQK5Y"}
+PERSON = {"kind": "practitioner", "name": "李四", "document_type": "resident_id",
+          "document_number": "630102199003071231"}
+
+
+class Injected(Exception):
+    """A failure injected by a test."""
+
+
+def size_of(checkpoint: str) -> int:
+    """The tree size a signed checkpoint commits to (its second line, C2SP tlog-checkpoint)."""
+    return int(checkpoint.split("\n")[1])
+
+
+async def created(client: Client, headers: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
+    response = await client.post("/v1/subjects", json=body, headers=headers)
+    assert response.status_code == 201, response.text
+    data: dict[str, Any] = response.json()
+    return data
+
+
+async def stored(db: asyncpg.Pool) -> tuple[int, int, int]:
+    row = await db.fetchrow(
+        "SELECT (SELECT count(*) FROM subjects WHERE kind = 'practitioner') AS people,"
+        " (SELECT count(*) FROM affiliations) AS affiliations,"
+        " (SELECT count(*) FROM tlog_leaves) AS leaves")
+    assert row is not None
+    return row["people"], row["affiliations"], row["leaves"]
+
+
+# --- a subject with its affiliations -------------------------------------------------
+
+
+async def test_a_refused_affiliation_leaves_no_subject(client: Client, regulator: dict[str, str],
+                                                       db: asyncpg.Pool) -> None:
+    """A bad second organisation: 422 naming it, and nothing of the request is stored, so
+    the corrected retry is a 201 (not a 409 for a practitioner left half-registered)."""
+    firm = await created(client, regulator, FIRM)
+    manager = await created(client, regulator, MANAGER)
+    before = await stored(db)
+    good = {"organisation_id": firm["id"], "role": "投資經理", "valid_from": "2020-01-01"}
+    bad = {"organisation_id": str(uuid.uuid4()), "role": "合夥人", "valid_from": "2021-01-01"}
+    refused = await client.post("/v1/subjects", headers=regulator,
+                                json={**PERSON, "affiliations": [good, bad]})
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["field"] == "affiliations[1].organisation_id"
+    assert await stored(db) == before
+
+    start = await log_size(db)
+    fixed = {**bad, "organisation_id": manager["id"]}
+    person = await created(client, regulator, {**PERSON, "affiliations": [good, fixed]})
+    assert await actions(db, start) == ["subject.create", "affiliation.create",
+                                        "affiliation.create"]
+    listed = person["affiliations"]
+    assert [a["log_index"] for a in listed] == [start + 1, start + 2]
+    assert [(a["organisation_name"], a["organisation_credit_code"]) for a in listed] == [
+        (FIRM["name"], FIRM["credit_code"]), (MANAGER["name"], MANAGER["credit_code"])]
+    # One receipt: the subject's leaf, signed in a checkpoint holding every leaf of the write.
+    assert person["receipt"]["log_index"] == person["log_index"] == start
+    assert size_of(person["receipt"]["checkpoint"]) >= start + 3
+    await assert_log_consistent(db)
+
+
+async def test_an_affiliation_to_a_non_organisation_is_refused_whole(
+    client: Client, regulator: dict[str, str], db: asyncpg.Pool
+) -> None:
+    other = await created(client, regulator, {**PERSON, "document_number": "630104198512310024",
+                                              "name": "王五"})
+    before = await stored(db)
+    refused = await client.post("/v1/subjects", headers=regulator, json={
+        **PERSON, "affiliations": [{"organisation_id": other["id"], "role": "x",
+                                    "valid_from": "2020-01-01"}]})
+    assert refused.status_code == 422
+    assert refused.json()["field"] == "affiliations[0].organisation_id"
+    assert await stored(db) == before
+
+
+async def test_a_failure_after_the_affiliations_leaves_nothing(
+    client: Client, regulator: dict[str, str], db: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Failed after the subject and an affiliation were written, before the commit: no
+    subject, no affiliation, no leaf, no index used; the same request then succeeds."""
+    firm = await created(client, regulator, FIRM)
+    before = await stored(db)
+    next_index = await db.fetchval("SELECT next_index FROM tlog_sequence")
+    real = subjects_module.add_affiliation
+
+    async def add_then_fail(*args: Any, **kwargs: Any) -> Any:
+        await real(*args, **kwargs)
+        raise Injected("after the affiliation, before the commit")
+
+    monkeypatch.setattr(subjects_module, "add_affiliation", add_then_fail)
+    body = {**PERSON, "affiliations": [{"organisation_id": firm["id"], "role": "投資經理",
+                                        "valid_from": "2020-01-01"}]}
+    failed = await client.post("/v1/subjects", headers=regulator, json=body)
+    assert failed.status_code == 500
+    assert await stored(db) == before
+    assert await db.fetchval("SELECT next_index FROM tlog_sequence") == next_index
+    monkeypatch.undo()
+    person = await created(client, regulator, body)
+    assert person["log_index"] == next_index
+    await assert_log_consistent(db)
+
+
+async def test_duplicate_practitioner_names_the_existing_subject(
+    client: Client, regulator: dict[str, str], bureau: dict[str, str]
+) -> None:
+    """The 409 gives the regulator the id to go to; bureaus cannot create subjects at all."""
+    first = await created(client, regulator, PERSON)
+    again = await client.post("/v1/subjects", headers=regulator, json={**PERSON, "name": "別人"})
+    assert again.status_code == 409
+    assert again.json()["field"] == "document_number"
+    assert again.json()["existing_id"] == first["id"]
+    from_bureau = await client.post("/v1/subjects", headers=bureau, json={**PERSON, "name": "別人"})
+    assert from_bureau.status_code == 403
+    assert "existing_id" not in from_bureau.json()
+    assert first["id"] not in from_bureau.text
+
+
+async def test_duplicate_on_change_names_the_existing_subject(
+    client: Client, regulator: dict[str, str]
+) -> None:
+    first = await created(client, regulator, PERSON)
+    second = await created(client, regulator, {**PERSON, "document_type": "passport",
+                                               "document_number": "E12345678",
+                                               "birth_date": "1990-03-07"})
+    clash = await client.patch(f"/v1/subjects/{second['id']}", headers=regulator, json={
+        "version": 1, "document_type": "resident_id",
+        "document_number": PERSON["document_number"]})
+    assert clash.status_code == 409, clash.text
+    assert clash.json()["existing_id"] == first["id"]
+    firm = await created(client, regulator, FIRM)
+    manager = await created(client, regulator, MANAGER)
+    code = await client.patch(f"/v1/subjects/{manager['id']}", headers=regulator,
+                              json={"version": 1, "credit_code": FIRM["credit_code"]})
+    assert code.status_code == 409
+    assert (code.json()["field"], code.json()["existing_id"]) == ("credit_code", firm["id"])
+
+
+async def test_affiliation_answers_name_the_organisation(
+    client: Client, regulator: dict[str, str]
+) -> None:
+    firm = await created(client, regulator, FIRM)
+    person = await created(client, regulator, PERSON)
+    added = await client.post(f"/v1/subjects/{person['id']}/affiliations", headers=regulator,
+                              json={"organisation_id": firm["id"], "role": "投資經理",
+                                    "valid_from": "2020-01-01"})
+    assert added.status_code == 201, added.text
+    affiliation = added.json()["affiliation"]
+    assert affiliation["organisation_name"] == FIRM["name"]
+    assert affiliation["organisation_credit_code"] == FIRM["credit_code"]
+    ended = await client.post(f"/v1/affiliations/{affiliation['id']}/end", headers=regulator,
+                              json={"valid_to": "2025-06-30"})
+    assert ended.status_code == 200, ended.text
+    assert ended.json()["affiliation"]["organisation_name"] == FIRM["name"]
+    read = (await client.get(f"/v1/subjects/{person['id']}", headers=regulator)).json()
+    assert read["affiliations"][0]["organisation_credit_code"] == FIRM["credit_code"]
+
+
+async def test_history_carries_leaves_as_objects(client: Client, regulator: dict[str, str],
+                                                 db: asyncpg.Pool) -> None:
+    """Each leaf is an object whose canonical JSON is exactly the logged leaf."""
+    from registry.tlog.leaf import canonical_json
+
+    firm = await created(client, regulator, FIRM)
+    history = (await client.get(f"/v1/subjects/{firm['id']}/history", headers=regulator)).json()
+    assert len(history) == 1
+    leaf = history[0]["leaf"]
+    assert isinstance(leaf, dict) and leaf["action"] == "subject.create"
+    logged = await db.fetchval("SELECT leaf FROM tlog_leaves WHERE idx = $1", firm["log_index"])
+    assert canonical_json(leaf) == bytes(logged)
+
+
+# --- an objection and what it marks ----------------------------------------------------
+
+
+async def test_objection_answers_carry_one_receipt(client: Client, regulator: dict[str, str],
+                                                   db: asyncpg.Pool) -> None:
+    """Filing and deciding: one receipt, for the objection's leaf, whose checkpoint holds
+    every leaf of the write; ``log_indexes`` lists them, the target's among them."""
+    sid = await subject(client, regulator)
+    rec = await record(client, regulator, penalty(sid))
+    start = await log_size(db)
+    filed = await client.post("/v1/objections", headers=regulator, json={
+        "target_type": "credit_record", "target_id": rec["id"], "grounds": "處罰對象認定有誤"})
+    assert filed.status_code == 201, filed.text
+    body = filed.json()
+    assert "receipt" not in body["objection"]
+    assert body["log_indexes"] == [start, start + 1]
+    assert body["receipt"]["log_index"] == body["objection"]["log_index"] == start
+    assert body["target_log_index"] == start + 1
+    assert size_of(body["receipt"]["checkpoint"]) >= start + 2
+
+    start = await log_size(db)
+    decided = await client.post(f"/v1/objections/{body['objection']['id']}/decide",
+                                headers=regulator, json={"outcome": "upheld", "action": "revoke"})
+    assert decided.status_code == 200, decided.text
+    answer = decided.json()
+    assert "receipt" not in answer["objection"]
+    assert answer["log_indexes"][0] == answer["receipt"]["log_index"] == start
+    assert answer["log_indexes"] == list(range(start, await log_size(db)))
+    assert answer["target_log_index"] in answer["log_indexes"]
+    assert size_of(answer["receipt"]["checkpoint"]) > answer["log_indexes"][-1]
+    await assert_log_consistent(db)
+
+
+# --- the write path itself ---------------------------------------------------------
+
+
+@pytest.fixture
+async def log_ready(db: asyncpg.Pool, settings: Settings) -> None:
+    await ensure_log(db, settings)
+
+
+async def _token(pool: asyncpg.Pool, name: str) -> int:
+    _, written = await issue_token(pool, SystemClock(), role="bureau",
+                                   name=f"{name} {uuid.uuid4().hex[:8]}", actor="admin:test")
+    return written.log_index
+
+
+async def test_changes_of_one_transaction_take_consecutive_indexes(
+    db: asyncpg.Pool, log_ready: None
+) -> None:
+    """Several audited writes joined to one transaction: one leaf each, consecutive, and
+    ``last_leaf`` names the last; an ambient transaction is joined without ``conn=``."""
+    async with write_transaction(db, ambient=True) as conn:
+        first = await _token(db, "one")  # joins without conn=
+        second = await _token(db, "two")
+        assert second == first + 1
+        assert await last_leaf(conn) == second
+    assert await db.fetchval("SELECT count(*) FROM tlog_leaves") == second + 1
+    await assert_log_consistent(db)
+
+
+async def test_a_failed_transaction_takes_every_change_back(
+    db: asyncpg.Pool, log_ready: None
+) -> None:
+    before = await db.fetchval("SELECT next_index FROM tlog_sequence")
+
+    async def write_twice_then_fail() -> None:
+        async with write_transaction(db, ambient=True):
+            await _token(db, "one")
+            # A nested use case with its own write_transaction is a savepoint of this one.
+            async with write_transaction(db) as inner:
+
+                async def write(c: Conn, index: int, now: datetime) -> asyncpg.Record:
+                    return required(await c.fetchrow(
+                        "INSERT INTO api_tokens (id, name, role, token_hash, prefix, created_at,"
+                        " created_by, log_index) VALUES ($1, 'inner', 'bureau', $2, 'x', $3,"
+                        " 'admin:test', $4) RETURNING *", uuid.uuid4(), b"h" * 32, now, index))
+
+                await audited_write(db, SystemClock(), actor="admin:test", action="token.issue",
+                                    object_type="token", conn=inner, write=write)
+            raise Injected("before the commit")
+
+    with pytest.raises(Injected):
+        await write_twice_then_fail()
+    assert await db.fetchval("SELECT next_index FROM tlog_sequence") == before
+    assert await db.fetchval("SELECT count(*) FROM api_tokens") == 0
+    assert await db.fetchval("SELECT count(*) FROM tlog_leaves") == before
+    # Outside any ambient transaction, writes commit on their own again.
+    assert await _token(db, "after") == before
+    await assert_log_consistent(db)
+
+
+async def test_regulator_tokens_of_other_authorities_still_create_subjects(
+    client: Client, db: asyncpg.Pool
+) -> None:
+    """Master data is shared: a second authority's regulator registers with affiliations."""
+    from tests.conftest import OTHER_AUTHORITY
+
+    headers = bearer(await issue(db, "regulator", authority=OTHER_AUTHORITY[0]))
+    firm = await created(client, headers, FIRM)
+    person = await created(client, headers, {**PERSON, "affiliations": [
+        {"organisation_id": firm["id"], "role": "投資經理", "valid_from": "2020-01-01"}]})
+    assert person["affiliations"][0]["organisation_name"] == FIRM["name"]
