@@ -13,6 +13,7 @@ import structlog
 from registry.bureau.runtime import start_bureau, stop_bureau
 from registry.clock import Clock, SystemClock
 from registry.credit.expiry import start_expiry, stop_expiry
+from registry.credit.objections import recount_provisional_deadlines
 from registry.db.embedded import database_url
 from registry.db.migrate import migrate
 from registry.db.pool import ACQUIRE_TIMEOUT, create_pool
@@ -23,6 +24,7 @@ from registry.settings import Settings
 from registry.tlog.integrator import Integrator, initialise_log
 from registry.tlog.startup import check_log_at_start
 from registry.token_cache import TokenCache
+from registry.working_calendar import LIBRARY, build_calendar
 
 log = structlog.get_logger(__name__)
 
@@ -82,7 +84,25 @@ async def open_services(
         tokens=tokens,
         # REGISTRY_POLICY_* (README): read once here, like Settings.from_env.
         policy=policy or settings.policy,
+        # The library's holiday notices, REGISTRY_CALENDAR_FILE's in place for its years.
+        calendar=build_calendar(settings.calendar_overrides),
     )
+    known = services.calendar.years
+    log.info("working_calendar", library=LIBRARY, first_year=min(known, default=None),
+             last_year=max(known, default=None),
+             file=str(settings.calendar_file) if settings.calendar_file else None,
+             file_years=[n.year for n in settings.calendar_overrides])
+    try:
+        # Before serving: deadlines counted while a year was unknown are counted again
+        # with this calendar (also every expiry pass; the calendar changes only at start).
+        recount = await recount_provisional_deadlines(services)
+    except BaseException:
+        await close_services(services)
+        raise
+    if recount.provisional:
+        log.warning("deadlines_still_provisional", count=recount.provisional,
+                    unknown_years=sorted(recount.unknown_years),
+                    hint="add the years' holiday notices to REGISTRY_CALENDAR_FILE")
     if settings.expiry_interval_ms:
         # Publicity ends by itself: records and listings past their end leave publication.
         start_expiry(services, settings.expiry_interval_ms / 1000)

@@ -282,21 +282,6 @@ class DocumentType(StrEnum):
     FOREIGN_PERMANENT_RESIDENCE = "foreign_permanent_residence"
     OTHER = "other"
 
-    @property
-    def label(self) -> str:
-        """The document's Chinese name, for display."""
-        return _LABELS[self]
-
-
-_LABELS: Final = {
-    DocumentType.RESIDENT_ID: "居民身份證",
-    DocumentType.PASSPORT: "護照",
-    DocumentType.HK_MACAO_PERMIT: "港澳居民來往內地通行證",
-    DocumentType.TAIWAN_PERMIT: "台灣居民來往大陸通行證",
-    DocumentType.HMT_RESIDENCE_PERMIT: "港澳台居民居住證",
-    DocumentType.FOREIGN_PERMANENT_RESIDENCE: "外國人永久居留身份證",
-    DocumentType.OTHER: "其他證件",
-}
 
 _DOCUMENT_TYPES_ACCEPTED: Final = ", ".join(t.value for t in DocumentType)
 

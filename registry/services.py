@@ -10,10 +10,12 @@ import msgspec
 
 from registry.clock import Clock
 from registry.domain.policy import Policy
+from registry.domain.working_days import WorkingCalendar
 from registry.pii import PiiCipher
 from registry.settings import Settings
 from registry.tlog.integrator import Integrator
 from registry.token_cache import TokenCache
+from registry.working_calendar import build_calendar
 
 
 class Receipt(msgspec.Struct):
@@ -33,6 +35,9 @@ class Services:
     # Authenticates bearer tokens; revokers must call ``tokens.forget`` after the commit.
     tokens: TokenCache
     policy: Policy = field(default_factory=Policy)
+    # The working days deadlines count: the library's years with the override file's
+    # (REGISTRY_CALENDAR_FILE) in place, built once at start (registry/working_calendar.py).
+    calendar: WorkingCalendar = field(default_factory=build_calendar)
     # Rendered public feed pages by (ETag, base URL) (registry/api/public.py): the running
     # app's own, so two apps in one process (tests) never answer with each other's pages.
     feed_pages: OrderedDict[tuple[str, str], bytes] = field(default_factory=OrderedDict)

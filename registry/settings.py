@@ -14,6 +14,8 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from registry.domain.policy import Policy
+from registry.domain.working_days import YearNotice
+from registry.working_calendar import CalendarFileError, read_override_file
 
 DEFAULT_ORIGIN = "registry.example/vc-credit"
 # Where the service is reached, for the absolute links it writes (feeds, Atom). The
@@ -86,6 +88,18 @@ def _policy(env: Mapping[str, str]) -> Policy:
         raise SettingsError(str(error)) from None
 
 
+def _calendar_file(env: Mapping[str, str]) -> tuple[Path | None, tuple[YearNotice, ...]]:
+    """REGISTRY_CALENDAR_FILE and the holiday notices in it, checked now (at start)."""
+    raw = env.get("REGISTRY_CALENDAR_FILE")
+    if not raw:
+        return None, ()
+    path = Path(raw).resolve()
+    try:
+        return path, read_override_file(path)
+    except CalendarFileError as error:
+        raise SettingsError(f"REGISTRY_CALENDAR_FILE: {error}") from None
+
+
 @dataclass(frozen=True)
 class Settings:
     # Where the service keeps its state: embedded database, development keys.
@@ -122,6 +136,10 @@ class Settings:
     # The policy settings (publicity windows, deadlines, masks, bureau limits),
     # from REGISTRY_POLICY_<FIELD>; see registry/domain/policy.py.
     policy: Policy = field(default_factory=Policy)
+    # Holiday notices for years the chinesecalendar library does not know (or to correct
+    # one it does): a TOML file, read and checked here (registry/working_calendar.py).
+    calendar_file: Path | None = None
+    calendar_overrides: tuple[YearNotice, ...] = ()
 
     @property
     def keys_dir(self) -> Path:
@@ -165,6 +183,7 @@ class Settings:
         pool_max = _int(env, "REGISTRY_POOL_MAX", 10, 1, 500)
         if pool_min > pool_max:
             raise SettingsError("REGISTRY_POOL_MIN must not exceed REGISTRY_POOL_MAX")
+        calendar_file, calendar_overrides = _calendar_file(env)
         return cls(
             home=home,
             database_url=env.get("DATABASE_URL") or None,
@@ -185,4 +204,6 @@ class Settings:
                 env, "REGISTRY_PROFILE_WARM_INTERVAL_MS", 1_000, 0, 86_400_000
             ),
             policy=_policy(env),
+            calendar_file=calendar_file,
+            calendar_overrides=calendar_overrides,
         )

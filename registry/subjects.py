@@ -26,6 +26,7 @@ from registry.identifiers import (
     validate_credit_code,
     validate_document,
 )
+from registry.search import search_key, subject_condition, subject_search_text
 from registry.services import Services
 from registry.text import clean_query, clean_text
 
@@ -35,8 +36,10 @@ KINDS = (*ORGANISATION_KINDS, "practitioner")
 _INSERT = """
 INSERT INTO subjects (id, kind, name, status, credit_code, registered_region, filing_number,
     filing_date, legal_representative, document_type, document_cipher, document_lookup,
-    version, created_at, created_by, updated_at, updated_by, log_index, birth_date_cipher)
-VALUES ($1, $2, $3, 'active', $4, $5, $6, $7, $8, $9, $10, $11, 1, $12, $13, $12, $13, $14, $15)
+    version, created_at, created_by, updated_at, updated_by, log_index, birth_date_cipher,
+    search_text)
+VALUES ($1, $2, $3, 'active', $4, $5, $6, $7, $8, $9, $10, $11, 1, $12, $13, $12, $13, $14, $15,
+    $16)
 RETURNING *"""
 
 _EARLIEST_BIRTH = date(1900, 1, 1)
@@ -162,10 +165,13 @@ async def create_subject(
             services.pii.lookup_hash(str(doc_type), number),
         )
 
+    # A new subject has no records yet: its search text is its name and credit code.
+    search = subject_search_text(name or "", values[0])
+
     async def write(conn: Conn, index: int, now: datetime) -> asyncpg.Record:
         row = required(
             await conn.fetchrow(
-                _INSERT, subject_id, kind, name, *values, now, actor, index, born_cipher
+                _INSERT, subject_id, kind, name, *values, now, actor, index, born_cipher, search
             )
         )
         return row
@@ -263,6 +269,10 @@ async def update_subject(
                 assignments[field] = _clean(value, field)
     if not assignments:
         raise InvalidInput("body", "no field to change", ", ".join(sorted(_UPDATABLE)))
+    # A new name or credit code is searched from this write on (registry/search.py).
+    refold = "name" in assignments or "credit_code" in assignments
+    if refold:
+        assignments["search_text"] = None  # computed in the write, below
     columns = list(assignments)
     sets = ", ".join(f"{column} = ${i + 6}" for i, column in enumerate(columns))
     sql = (
@@ -271,6 +281,15 @@ async def update_subject(
     )
 
     async def write(conn: Conn, index: int, now: datetime) -> asyncpg.Record:
+        if refold:
+            # Read in the write (audited writes take the log's sequence lock first), so no
+            # record's decision number can change between this read and the commit. The
+            # version check makes ``current`` the row this update replaces.
+            assignments["search_text"] = subject_search_text(
+                assignments.get("name", current["name"]),
+                assignments.get("credit_code", current["credit_code"]),
+                await _decision_numbers(conn, subject_id),
+            )
         row = await conn.fetchrow(
             sql, subject_id, expected_version, now, actor, index, *assignments.values()
         )
@@ -350,6 +369,22 @@ def document_number_for(services: Services, row: asyncpg.Record, *, clear: bool)
     )
 
 
+_LISTED = (
+    "($1::text IS NULL OR kind = $1) AND ($2::text IS NULL OR name LIKE $2 || '%')"
+    " AND ($3::uuid IS NULL OR id > $3)"
+)
+# A search first looks through the next subjects in id order, twenty for each one a page
+# holds (at least _LOOK_FIRST): a term of one subject in twenty or more fills the page
+# there. Ids are random (uuid4), so those subjects are a fair sample: a term of one in a
+# hundred or more then looks through as many more as the sample says the page needs (at
+# most _LOOK_AT_MOST). A rarer one, or one that still falls short, is gathered through the
+# trigram index, fenced off as a materialized CTE: the planner, counting on matches spread
+# evenly, would walk the ids for it too, and a term of one subject in a thousand would
+# cost a walk through most of the table.
+_LOOK_FIRST = 1000
+_LOOK_AT_MOST = 20_000
+
+
 async def list_subjects(
     services: Services,
     *,
@@ -357,19 +392,72 @@ async def list_subjects(
     name_prefix: str | None,
     after: uuid.UUID | None,
     limit: int,
+    q: str | None = None,
 ) -> list[asyncpg.Record]:
+    """Subjects in id order after ``after``: of ``kind``, whose name starts with
+    ``name_prefix`` (as typed), and that ``q`` finds (registry/search.py: anywhere in the
+    name, credit code or a decision number of one of its records; either script, full- or
+    half-width, any case)."""
     # Names are stored in NFC (registry/text.py), so the prefix is compared in NFC too.
     prefix = clean_query(name_prefix, "name_prefix")
-    rows: list[asyncpg.Record] = await services.pool.fetch(
-        "SELECT * FROM subjects WHERE ($1::text IS NULL OR kind = $1)"
-        " AND ($2::text IS NULL OR name LIKE $2 || '%')"
-        " AND ($3::uuid IS NULL OR id > $3) ORDER BY id LIMIT $4",
-        kind,
-        None if prefix is None else like_literal(prefix),
-        after,
-        limit,
+    query = clean_query(q, "q")
+    args = (kind, None if prefix is None else like_literal(prefix), after, limit)
+    rows: list[asyncpg.Record]
+    if query is None:
+        rows = await services.pool.fetch(
+            f"SELECT * FROM subjects WHERE {_LISTED} ORDER BY id LIMIT $4", *args  # noqa: S608 - fixed text
+        )
+        return rows
+    search, params = subject_condition("subjects", 6, query)
+    looked_through = (
+        f"SELECT * FROM (SELECT * FROM subjects WHERE {_LISTED} ORDER BY id LIMIT $5)"  # noqa: S608 - fixed text
+        f" AS subjects WHERE {search} ORDER BY id LIMIT $4"
+    )
+    # Fewer than three letters and digits make no trigram (the index would read all of
+    # itself): such a term, common anyway, only ever walks the ids, to the end if need be.
+    window = max(_LOOK_FIRST, 20 * limit) if len(search_key(query)) >= 3 else None
+    rows = await services.pool.fetch(looked_through, *args, window, *params)
+    if len(rows) == limit or window is None:
+        return rows
+    if len(rows) * 100 >= window:
+        wider = min(_LOOK_AT_MOST, window + 2 * (limit - len(rows)) * window // len(rows))
+        rows = await services.pool.fetch(looked_through, *args, wider, *params)
+        if len(rows) == limit:
+            return rows
+    search, params = subject_condition("subjects", 5, query)
+    rows = await services.pool.fetch(
+        f"WITH found AS MATERIALIZED (SELECT id FROM subjects WHERE {_LISTED} AND {search})"  # noqa: S608 - fixed text
+        " SELECT subjects.* FROM (SELECT id FROM found ORDER BY id LIMIT $4) AS page"
+        " JOIN subjects ON subjects.id = page.id ORDER BY subjects.id",
+        *args, *params,
     )
     return rows
+
+
+async def _decision_numbers(conn: Conn, subject_id: uuid.UUID) -> list[str]:
+    rows = await conn.fetch(
+        "SELECT decision_number FROM credit_records WHERE subject_id = $1"
+        " AND decision_number IS NOT NULL",
+        subject_id,
+    )
+    return [r["decision_number"] for r in rows]
+
+
+async def refold_search_text(conn: Conn, subject_id: uuid.UUID) -> None:
+    """Recompute the subject's search text (registry/search.py) from its current name,
+    credit code and records, inside the caller's write: call it after changing a record's
+    decision number, in the same transaction, so the search finds the new number and not
+    the old from the commit on. Not audited (a derived column, registry/tlog/leaf.py)."""
+    subject = required(await conn.fetchrow(
+        "SELECT name, credit_code FROM subjects WHERE id = $1", subject_id
+    ), "subject")
+    await conn.execute(
+        "UPDATE subjects SET search_text = $2 WHERE id = $1",
+        subject_id,
+        subject_search_text(
+            subject["name"], subject["credit_code"], await _decision_numbers(conn, subject_id)
+        ),
+    )
 
 
 async def subject_history(services: Services, subject_id: uuid.UUID) -> list[asyncpg.Record]:

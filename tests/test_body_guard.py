@@ -65,7 +65,7 @@ async def test_csv_cells_never_run_as_formulas(client: Client, regulator: dict[s
                           json=penalty(sid, f"寧罰〔2026〕{100 + n}號", facts=text))
     exported = await client.get("/public/exports/penalties.csv")
     rows = list(csv.reader(io.StringIO(exported.content.decode("utf-8-sig"))))
-    facts = rows[0].index("違法事實")
+    facts = rows[0].index("违法事实")
     cells = {row[facts] for row in rows[1:]}
     # (Leading white space is trimmed when a record is written: "\t=1+1" is stored "=1+1".)
     assert cells == {"'" + text.strip() for text in hostile}

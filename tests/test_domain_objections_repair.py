@@ -14,11 +14,12 @@ from registry.domain.objections import (
     ObjectionFiler,
     ObjectionState,
     decide,
-    file_objection,
     is_decision_overdue,
     is_overdue,
     is_pending,
+    objection_deadlines,
 )
+from registry.domain.objections import file_objection as file_with
 from registry.domain.policy import DEFAULT_POLICY, Policy
 from registry.domain.publicity import (
     Grade,
@@ -35,9 +36,19 @@ from registry.domain.repair import (
     check_repair_application,
     reject,
 )
+from registry.domain.working_days import WorkingCalendar
 from registry.errors import Conflict, InvalidInput
+from registry.working_calendar import build_calendar
 
 P = DEFAULT_POLICY
+CALENDAR = build_calendar()
+
+
+def file_objection(filed_on: date, policy: Policy,
+                   filed_by: ObjectionFiler = ObjectionFiler.subject,
+                   calendar: WorkingCalendar = CALENDAR) -> Objection:
+    """An objection filed with its deadlines counted in ``calendar`` (the library's)."""
+    return file_with(filed_on, objection_deadlines(filed_on, policy, calendar), filed_by)
 MONDAY = date(2026, 3, 2)
 FRIDAY = date(2026, 3, 6)
 
@@ -132,6 +143,12 @@ def test_decided_objection_is_never_overdue() -> None:
     o = decide(file_objection(MONDAY, P), date(2026, 4, 1), upheld=False)
     assert not is_overdue(o, date(2027, 1, 1))
     assert not is_decision_overdue(o, date(2027, 1, 1))
+
+
+def test_deadlines_count_from_the_filing_day() -> None:
+    """An objection's deadlines must be those of its own filing day."""
+    with pytest.raises(ValueError, match="filing day"):
+        file_with(FRIDAY, objection_deadlines(MONDAY, P, CALENDAR))
 
 
 @given(

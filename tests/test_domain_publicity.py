@@ -14,8 +14,6 @@ from registry.domain.policy import (
     DEFAULT_POLICY,
     Policy,
     add_months,
-    add_working_days,
-    is_working_day,
     period_end,
 )
 from registry.domain.publicity import (
@@ -26,7 +24,6 @@ from registry.domain.publicity import (
     most_severe,
     publicity_window,
     repair_allowed_from,
-    revocation_unpublish_deadline,
 )
 from registry.errors import InvalidInput
 
@@ -76,51 +73,6 @@ def test_period_end_is_the_day_after_the_last_counted_day() -> None:
     assert period_end(day("2024-01-15"), 0) == day("2024-01-15")  # empty period
 
 
-@pytest.mark.parametrize(
-    ("start", "n", "expected"),
-    [
-        ("2024-01-15", 0, "2024-01-15"),  # Monday, zero days
-        ("2024-01-15", 1, "2024-01-16"),
-        ("2024-01-19", 1, "2024-01-22"),  # Friday + 1 -> Monday
-        ("2024-01-20", 1, "2024-01-22"),  # Saturday + 1 -> Monday
-        ("2024-01-21", 1, "2024-01-22"),  # Sunday + 1 -> Monday
-        ("2024-01-15", 5, "2024-01-22"),  # a whole week
-        ("2024-01-20", 5, "2024-01-26"),  # Saturday + 5 -> Friday
-        ("2024-01-21", 10, "2024-02-02"),  # Sunday + 10 -> Friday two weeks on
-        ("2024-01-20", 6, "2024-01-29"),
-        ("2024-01-17", 3, "2024-01-22"),  # Wednesday + 3 -> Monday
-        ("2024-01-15", 10, "2024-01-29"),
-    ],
-)
-def test_add_working_days(start: str, n: int, expected: str) -> None:
-    """Working days skip Saturdays and Sundays; the start day is not counted."""
-    assert add_working_days(day(start), n) == day(expected)
-
-
-def test_add_working_days_refuses_negative() -> None:
-    """A negative count is a programming error."""
-    with pytest.raises(ValueError, match=">= 0"):
-        add_working_days(D, -1)
-
-
-def _naive_add_working_days(start: date, n: int) -> date:
-    d = start
-    while n:
-        d += timedelta(days=1)
-        if d.weekday() < 5:
-            n -= 1
-    return d
-
-
-@given(dates, st.integers(min_value=0, max_value=60))
-def test_add_working_days_matches_naive_count(start: date, n: int) -> None:
-    """The week-skipping shortcut agrees with counting one day at a time."""
-    result = add_working_days(start, n)
-    assert result == _naive_add_working_days(start, n)
-    if n:
-        assert is_working_day(result)
-
-
 @given(dates, st.integers(min_value=0, max_value=120))
 def test_add_months_properties(start: date, months: int) -> None:
     """The result lies in the right month and never past the start's day number."""
@@ -143,7 +95,6 @@ def test_policy_defaults_match_the_domain() -> None:
     assert P.period_start == "decision_date"
     assert P.blacklist_objection_window_days == 10
     assert (P.objection_answer_days, P.objection_decide_days) == (10, 3)
-    assert P.revocation_unpublish_working_days == 5
     assert (P.mask_keep_head, P.mask_keep_tail, P.mask_char) == (6, 4, "*")
     assert "subject_consent" in P.bureau_query_purposes
 
@@ -435,12 +386,6 @@ def test_repair_allowed_from_is_the_earliest_end() -> None:
     w = publicity_window(Grade.general, FINE, D, P)
     assert repair_allowed_from(w) == w.earliest_end == day("2024-04-16")
     assert repair_allowed_from(publicity_window(Grade.minor, FINE, D, P)) == D
-
-
-def test_revocation_unpublish_deadline_counts_working_days() -> None:
-    """A decision revoked on a Friday must be gone by the next Friday."""
-    assert revocation_unpublish_deadline(day("2024-01-19"), P) == day("2024-01-26")
-    assert revocation_unpublish_deadline(day("2024-01-20"), P) == day("2024-01-26")
 
 
 def test_grade_rank_not_string_order() -> None:

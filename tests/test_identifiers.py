@@ -477,8 +477,11 @@ def test_document_type_values_and_labels() -> None:
         "foreign_permanent_residence",
         "other",
     ]
-    assert DocumentType.RESIDENT_ID.label == "居民身份證"
-    assert all(t.label for t in DocumentType)
+    # People read their names from the one labels module (Simplified Chinese).
+    from registry.publish.labels import DOCUMENT_TYPE_NAMES
+
+    assert DOCUMENT_TYPE_NAMES[DocumentType.RESIDENT_ID] == "居民身份证"
+    assert set(DOCUMENT_TYPE_NAMES) == set(DocumentType)
 
 
 # --- Masking ----------------------------------------------------------------------

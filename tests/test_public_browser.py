@@ -31,7 +31,7 @@ from tests.public_helpers import ADULT_ID, ADULT_MASKED, FIRM_NAME
 # Debian's chromium is installed by the README's test command (and .ci/run); without it
 # this test fails, never skips: a skipped browser test would prove nothing.
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-HEADING = "信用西寧 · 創業投資領域信用信息公示"
+HEADING = "信用西宁 · 创业投资领域信用信息公示"
 
 
 async def _launch(pw: playwright_api.Playwright) -> playwright_api.Browser:
@@ -107,6 +107,8 @@ async def test_page_in_headless_chromium(live_server: str, db: asyncpg.Pool, tmp
                                           java_script_enabled=False)
             await page.goto(f"{live_server}/public/")
             assert (await page.text_content("#site-title")) == HEADING
+            assert await page.get_attribute("html", "lang") == "zh-CN"
+            assert (await page.text_content("h2")) == "最新行政处罚公示"
             assert await page.locator(".item").count() == 20
             next_link = page.locator("a[rel=next]")
             assert await next_link.count() == 1
@@ -119,7 +121,7 @@ async def test_page_in_headless_chromium(live_server: str, db: asyncpg.Pool, tmp
             assert "李四" in (await page.text_content("h2") or "")
             items = page.locator(".item")
             assert await items.count() == 1
-            assert (await items.first.locator(".mark").text_content()) == "異議處理中"
+            assert (await items.first.locator(".mark").text_content()) == "异议处理中"
             await items.first.locator("a").click()
             body = await page.text_content("body") or ""
             assert ADULT_MASKED in body

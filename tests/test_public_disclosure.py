@@ -14,7 +14,7 @@ import pytest
 import registry.subjects
 from registry.clock import ManualClock
 from registry.identifiers import DocumentType
-from registry.publish.selection import PENALTY_ITEMS
+from registry.publish.labels import PENALTY_COLUMNS
 from registry.tlog.leaf import canonical_json
 from registry.tlog.note import parse_verifier_key
 from tests.public_helpers import (
@@ -211,12 +211,12 @@ async def test_feed_order_pagination_and_withdrawals(client: Client, regulator: 
     assert len(objects) == len(set(objects)) == 5
     assert all(e["seq"] == e["log_index"] for e in collected)
     publication = next(e for e in collected if e["event"] == "publication")
-    assert set(publication["items"]) == {k for k, _ in PENALTY_ITEMS}
+    assert set(publication["items"]) == {k for k, _ in PENALTY_COLUMNS}
     assert await _detail(client, made[0]["id"]) == 404
 
 
 async def test_objection_mark_shown(client: Client, regulator: dict[str, str]) -> None:
-    """A record under objection carries 異議處理中 on the page, the feed and the exports."""
+    """A record under objection carries 异议处理中 on the page, the feed and the exports."""
     sid = await firm(client, regulator)
     rec = await record(client, regulator, sid, "寧發改罰〔2026〕20號")
     filed = await client.post("/v1/objections", headers=regulator, json={
@@ -225,10 +225,10 @@ async def test_objection_mark_shown(client: Client, regulator: dict[str, str]) -
     feed = (await client.get("/public/feed.json")).json()
     entry = next(e for e in feed["entries"] if e["object"] == f"credit_record/{rec['id']}")
     assert entry["under_objection"] is True
-    assert entry["objection_mark"] == "異議處理中"
-    assert "異議處理中" in (await client.get(f"/public/records/{rec['id']}")).text
-    assert "異議處理中" in (await client.get("/public/penalties")).text
-    assert "異議處理中" in (await client.get("/public/exports/penalties.csv")).text
+    assert entry["objection_mark"] == "异议处理中"
+    assert "异议处理中" in (await client.get(f"/public/records/{rec['id']}")).text
+    assert "异议处理中" in (await client.get("/public/penalties")).text
+    assert "异议处理中" in (await client.get("/public/exports/penalties.csv")).text
 
 
 async def test_conditional_get(client: Client, regulator: dict[str, str]) -> None:
@@ -265,7 +265,7 @@ async def test_csv_export_shape_and_as_of(client: Client, regulator: dict[str, s
     assert response.content.startswith(b"\xef\xbb\xbf")
     assert response.headers["content-type"].startswith("text/csv")
     rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
-    assert rows[0] == [title for _, title in PENALTY_ITEMS]
+    assert rows[0] == [title for _, title in PENALTY_COLUMNS]
     assert len(rows) == 3
     assert rows[1][0] == FIRM_NAME
     assert rows[1][2] == "91630100MA752LKX1M"
@@ -301,7 +301,7 @@ async def test_page_escapes_and_is_mobile_ready(client: Client, regulator: dict[
     assert "&lt;b&gt;創新&lt;/b&gt;" in page.text
     by_code = await client.get("/public/", params={"q": "91630100ma752lkx1m"})
     assert "寧發改罰〔2026〕50號" in by_code.text
-    assert "嚴重失信主體名單" in by_code.text
+    assert "严重失信主体名单" in by_code.text
     by_name = await client.get("/public/", params={"q": "創新"})
     assert "寧發改罰〔2026〕50號" in by_name.text
     nothing = await client.get("/public/", params={"q": "%"})
@@ -309,7 +309,7 @@ async def test_page_escapes_and_is_mobile_ready(client: Client, regulator: dict[
     detail = (await client.get(f"/public/records/{rec['id']}")).text
     assert f"/log/proof/inclusion?index={rec['log_index']}&amp;size=" in detail
     assert "/log/checkpoint" in detail
-    assert "行政處罰決定書文號" in detail
+    assert "行政处罚决定书文号" in detail
 
 
 async def test_robots_and_cache_headers(client: Client) -> None:

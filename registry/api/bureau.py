@@ -277,7 +277,7 @@ class BureauController(Controller):
         summary="Profile of an organisation by unified social credit code",
         description=(
             "Identity, the records and serious-dishonesty listings in publication today with "
-            "every 雙公示 item, objection marks, and each item's audit-log index for its "
+            "every 双公示 item, objection marks, and each item's audit-log index for its "
             "inclusion proof."
         ),
     )

@@ -1,6 +1,6 @@
 """Request and response types of the credit routes (records, list, objections, repairs).
 
-Amounts are in 萬元 as decimal strings (``"12.5"``): exact, never floats. JSON
+Amounts are in 万元 as decimal strings (``"12.5"``): exact, never floats. JSON
 numbers are accepted too and kept exactly as written, but strings are preferred
 because many JSON tools turn numbers into binary floats.
 """
@@ -22,7 +22,7 @@ from registry.domain.disclosure import RECORDS, numbers_in_free_text
 Text = Annotated[str, Meta(min_length=1, max_length=2000)]
 LongText = Annotated[str, Meta(min_length=1, max_length=20000)]
 Short = Annotated[str, Meta(min_length=1, max_length=200)]
-Amount = Annotated[Decimal, Meta(description='萬元, at most 6 decimals, as a string e.g. "12.5"')]
+Amount = Annotated[Decimal, Meta(description='万元, at most 6 decimals, as a string e.g. "12.5"')]
 PenaltyTypeName = Literal["warning", "fine", "confiscation", "suspension_order",
                           "licence_suspension", "licence_revocation", "detention", "other"]
 GradeName = Literal["minor", "general", "serious"]
@@ -32,7 +32,7 @@ Version = Annotated[int, Meta(ge=1, le=2**31 - 1,
 
 
 class RecordIn(Struct, forbid_unknown_fields=True, kw_only=True):
-    """A credit record. For a penalty every 雙公示 mandatory item is required."""
+    """A credit record. For a penalty every 双公示 mandatory item is required."""
 
     subject_id: uuid.UUID
     record_kind: Literal["penalty", "filing", "commendation", "dishonesty_other"]
@@ -108,7 +108,7 @@ class Revocation(Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 class RecordItems(Struct, kw_only=True):
-    """A credit record's 雙公示 items (cf_* codes in schema/0002), shared by every view."""
+    """A credit record's 双公示 items (cf_* codes in schema/0002), shared by every view."""
 
     id: uuid.UUID
     subject_id: uuid.UUID
@@ -271,6 +271,15 @@ class ObjectionDecision(Struct, forbid_unknown_fields=True, kw_only=True):
     corrections: RecordCorrectionFields | None = None
 
 
+# Beside every working-day deadline: one shape for all of them.
+_PROVISIONAL = (
+    "True when the deadline reaches into a year whose State Council holiday notice the "
+    "registry does not know yet: it is counted Monday to Friday for now and will be counted "
+    "again, possibly moving, once that year's calendar is added (the change is an audited "
+    "change by `system:calendar`). False: final."
+)
+
+
 class Objection(Struct, kw_only=True):
     id: uuid.UUID
     target_type: str
@@ -280,8 +289,16 @@ class Objection(Struct, kw_only=True):
     grounds: str
     state: str
     filed_on: date
-    decide_due: date
-    answer_due: date
+    decide_due: Annotated[date, Meta(description=(
+        "Last day for the department to decide: `objection_decide_days` working days after "
+        "`filed_on` (not counted), in the official calendar (public holidays off, 调休 "
+        "weekend days worked)."))]
+    decide_due_provisional: Annotated[bool, Meta(description=_PROVISIONAL)]
+    answer_due: Annotated[date, Meta(description=(
+        "Last day to answer the applicant: `objection_answer_days` working days after "
+        "`filed_on` (not counted), in the official calendar. After it a still-filed "
+        "objection is overdue."))]
+    answer_due_provisional: Annotated[bool, Meta(description=_PROVISIONAL)]
     decided_on: date | None
     decision_note: str | None
     decision_action: str | None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
+import msgspec
 from litestar import Controller, get, post
 from litestar.params import Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
@@ -67,11 +68,17 @@ class ObjectionWritten(Struct, kw_only=True):
     receipt: Receipt
 
 
+def _objection(kind: type[Objection], data: dict[str, Any]) -> Any:
+    """An objection answer from a row with its deadline flags (objections.with_flags)."""
+    return msgspec.convert(data, kind)
+
+
 async def _objection_answer(services: Services, written: ObjectionWrite) -> ObjectionWritten:
     signed = await services.receipt(written.last_index)
     first = written.objection.log_index
     return ObjectionWritten(
-        objection=view(StoredObjection, written.objection.row),
+        objection=_objection(StoredObjection, {**dict(written.objection.row),
+                                               **objections.deadline_flags(written.provisional)}),
         target_log_index=written.target.log_index,
         log_indexes=list(range(first, written.last_index + 1)),
         receipt=Receipt(log_index=first, checkpoint=signed.checkpoint),
@@ -85,8 +92,13 @@ class ObjectionController(Controller):
 
     @post("/", middleware=[requires("regulator", "bureau")], status_code=HTTP_201_CREATED,
           responses=_WRITE, summary="File an objection against a record or a listing",
-          description="The record or listing shows `under_objection: true` (異議處理中) until a "
-                      "regulator decides. Deadlines in working days from policy.")
+          description="The record or listing shows `under_objection: true` (异议处理中) until a "
+                      "regulator decides. `decide_due` and `answer_due` count the policy's "
+                      "working days in the official calendar (State Council holiday notice: "
+                      "public holidays off, 调休 weekend days worked). Each has a "
+                      "`<deadline>_provisional` flag: true when it reaches into a year whose "
+                      "notice the registry does not know yet (counted Monday to Friday for "
+                      "now, counted again once the year is added).")
     async def file(self, data: ObjectionIn, services: Services,
                    principal: Principal) -> ObjectionWritten:
         filed = await objections.file(services, principal, principal.role,
@@ -110,7 +122,8 @@ class ObjectionController(Controller):
         rows = await objections.list_objections(services, state=wanted, overdue=overdue,
                                                 subject_id=subject_id, after=after, limit=limit)
         next_cursor = encode_cursor(rows[-1]["id"]) if len(rows) == limit else None
-        return ObjectionPage(items=[view(Objection, r) for r in rows], next_cursor=next_cursor)
+        return ObjectionPage(items=[_objection(Objection, r) for r in rows],
+                             next_cursor=next_cursor)
 
     @get("/{objection_id:uuid}", middleware=[requires("regulator", "bureau")],
          responses=problem_responses(401, 403, 404), summary="Read an objection")
@@ -119,7 +132,8 @@ class ObjectionController(Controller):
         row = _filed_by_caller(await fetch(services, "objection", objection_id), principal,
                                f"no objection with id {objection_id}", object_type="objection",
                                services=services)
-        objection: Objection = view(Objection, row)
+        objection: Objection = _objection(
+            Objection, (await objections.with_flags(services.pool, [row]))[0])
         return objection
 
     @post("/{objection_id:uuid}/decide", middleware=[requires("regulator")], status_code=HTTP_200_OK,

@@ -69,7 +69,7 @@ def openapi_config(version: str) -> OpenAPIConfig:
     )
 
 
-# The registry's decimals are amounts in 萬元 (credit_schemas.Amount): 12 digits, 6 decimals.
+# The registry's decimals are amounts in 万元 (credit_schemas.Amount): 12 digits, 6 decimals.
 AMOUNT_PATTERN = r"^[0-9]{1,12}(\.[0-9]{1,6})?$"
 
 

@@ -1,4 +1,4 @@
-"""Public routes for 信用西寧: the signed feed, the web page, the exchange exports.
+"""Public routes for 信用西宁: the signed feed, the web page, the exchange exports.
 
 No token: these are the anonymous audience. Everything shown goes through
 ``registry.publish.selection``; nothing here decides what is public.
@@ -21,8 +21,8 @@ from msgspec import Struct
 from registry.api.openapi import problem_responses
 from registry.clock import today
 from registry.errors import NotFound
-from registry.publish import exports, feed, page
-from registry.publish.selection import check_as_of
+from registry.publish import exports, feed, labels, page
+from registry.publish.selection import BEIJING, check_as_of
 from registry.services import Services
 from registry.text import clean_query
 
@@ -167,7 +167,11 @@ def _next(path: str, q: str | None, before: int | None) -> str | None:
     return f"{path}?{urlencode(params)}"
 
 
-Query = Annotated[str | None, Parameter(max_length=100, description="name or credit code")]
+Query = Annotated[str | None, Parameter(
+    max_length=100,
+    description="part of a name, a credit code (or its start) or a decision number; Simplified "
+    "or Traditional, full- or half-width, any case (registry/search.py)",
+)]
 
 
 @get("/", summary="Public page: search, newest penalties", media_type=HTML,
@@ -177,7 +181,7 @@ async def home(services: Services, q: Query = None, before: Before = None) -> Re
     day = today(services.clock)
     items, next_before = await page.list_page(
         services, day, what="search" if q else "penalties", q=q, before=before)
-    heading = f"「{q}」的搜索結果" if q else "最新行政處罰公示"
+    heading = labels.search_heading(q) if q else labels.LATEST_PENALTIES
     return _html(page.render("public_list.html", heading=heading, items=items, q=q,
                              next_href=_next("/public/", q, next_before)))
 
@@ -187,7 +191,7 @@ async def home(services: Services, q: Query = None, before: Before = None) -> Re
 async def penalties(services: Services, before: Before = None) -> Response[str]:
     items, next_before = await page.list_page(
         services, today(services.clock), what="penalties", q=None, before=before)
-    return _html(page.render("public_list.html", heading="行政處罰公示", items=items, q=None,
+    return _html(page.render("public_list.html", heading=labels.PENALTIES, items=items, q=None,
                              next_href=_next("/public/penalties", None, next_before)))
 
 
@@ -196,7 +200,7 @@ async def penalties(services: Services, before: Before = None) -> Response[str]:
 async def blacklist(services: Services, before: Before = None) -> Response[str]:
     items, next_before = await page.list_page(
         services, today(services.clock), what="blacklist", q=None, before=before)
-    return _html(page.render("public_list.html", heading="創業投資領域嚴重失信主體名單",
+    return _html(page.render("public_list.html", heading=labels.BLACKLIST_HEADING,
                              items=items, q=None,
                              next_href=_next("/public/blacklist", None, next_before)))
 
@@ -230,7 +234,8 @@ AsOf = Annotated[datetime | None, Parameter(
 def _export(services: Services, name: str, fmt: str, as_of: datetime | None) -> Stream:
     now = services.clock.now()
     moment = check_as_of(as_of, now)
-    stamp = moment.strftime("%Y%m%dT%H%M%SZ")
+    # People read the file name: the moment in Beijing time, with its offset.
+    stamp = moment.astimezone(BEIJING).strftime("%Y%m%dT%H%M%S+0800")
     if fmt == "csv":
         source = exports.stream_csv(services, name, moment, snapshot=as_of is not None)
         media = "text/csv"
@@ -259,6 +264,7 @@ async def export(services: Services, name: str, as_of: AsOf = None) -> Stream:
 
 
 ROBOTS: Final = (
+    f"# {labels.SITE_TITLE}：欢迎抓取公示页面；导出文件和接口请勿抓取。\n"
     "User-agent: *\n"
     "Allow: /public/\n"
     "Disallow: /public/exports/\n"

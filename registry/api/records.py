@@ -46,9 +46,9 @@ class RecordController(Controller):
                    **problem_responses(400, 401, 403, 409, 422)},
         summary="Record a penalty or another credit fact against a subject",
         description=(
-            "Validates every 雙公示 item (authority and source credit codes with their check "
+            "Validates every 双公示 item (authority and source credit codes with their check "
             "character), computes the publicity window from the grade and penalty types and "
-            "stores the 公示截止期. Amounts in 萬元 as decimal strings. A decision number is "
+            "stores the 公示截止期. Amounts in 万元 as decimal strings. A decision number is "
             "unique per authority credit code (409). Send `Idempotency-Key` to retry safely: "
             "the same key and body replays the first answer (`Idempotent-Replayed: true`); the "
             "same key with another body is 422. Keys belong to the token. Only a recorded "

@@ -35,7 +35,7 @@ from registry.tokens import Principal
 
 Region = Annotated[str, Meta(min_length=1, max_length=100)]
 FilingNumber = Annotated[str, Meta(min_length=1, max_length=64)]
-Role = Annotated[str, Meta(min_length=1, max_length=100, description="Role held, e.g. 投資經理")]
+Role = Annotated[str, Meta(min_length=1, max_length=100, description="Role held, e.g. 投资经理")]
 
 
 class AffiliationIn(Struct, forbid_unknown_fields=True, kw_only=True):
@@ -320,7 +320,13 @@ class SubjectController(Controller):
         middleware=[requires("regulator")],
         responses=problem_responses(400, 401, 403),
         summary="List subjects (keyset pagination by id)",
-        description="Practitioners' document numbers are masked; read one subject for the clear number.",
+        description=(
+            "Practitioners' document numbers are masked; read one subject for the clear "
+            "number. `q` finds subjects by any part of their name, credit code or a decision "
+            "number of one of their records, in Simplified or Traditional characters, full- "
+            "or half-width, any case (西宁 finds 西寧); `name_prefix` matches the start of "
+            "the name as typed. `%` and `_` are searched as typed."
+        ),
     )
     async def list_subjects(
         self,
@@ -330,6 +336,14 @@ class SubjectController(Controller):
             str | None, Parameter(description="vc_firm, vc_manager or practitioner")
         ] = None,
         name_prefix: Annotated[str | None, Parameter(max_length=200)] = None,
+        q: Annotated[
+            str | None,
+            Parameter(
+                max_length=200,
+                description="part of the name, credit code or a record's decision number "
+                "(either script, full- or half-width, any case)",
+            ),
+        ] = None,
         cursor: Annotated[
             str | None, Parameter(description="next_cursor of the previous page", max_length=64)
         ] = None,
@@ -346,7 +360,7 @@ class SubjectController(Controller):
                     "cursor", "not a cursor this API gave out", "next_cursor of a page"
                 ) from None
         rows = await subjects.list_subjects(
-            services, kind=kind, name_prefix=name_prefix, after=after, limit=limit
+            services, kind=kind, name_prefix=name_prefix, q=q, after=after, limit=limit
         )
         # Masked, whoever asks: a listing must never bulk-export clear numbers. A clear
         # number is one read (or lookup) at a time, each recorded.

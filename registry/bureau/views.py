@@ -72,7 +72,7 @@ class BureauAffiliation(Struct, kw_only=True):
 
 
 class BureauRecord(RecordItems, kw_only=True):
-    """A published credit record with every 雙公示 item, as bureaus see it."""
+    """A published credit record with every 双公示 item, as bureaus see it."""
 
     publicity_start: date
     publicity_deadline: date | None
@@ -84,7 +84,7 @@ class BureauRecord(RecordItems, kw_only=True):
 
 
 class BureauListing(Struct, kw_only=True):
-    """A listed serious-dishonesty entry (嚴重失信主體名單)."""
+    """A listed serious-dishonesty entry (严重失信主体名单)."""
 
     id: uuid.UUID
     subject_id: uuid.UUID

@@ -6,7 +6,11 @@ becomes ``expired`` (``record.expire``), every listed entry whose
 ``planned_removal_on`` has come is removed with reason ``period_ended``
 (``blacklist.remove``), and every practitioner recorded as a minor who has come
 of age is announced (``subject.came_of_age``, registry/coming_of_age.py; the
-scheduled task looks once a day). What is due is ``registry.domain.disclosure``'s
+scheduled task looks once a day), and provisional working-day deadlines are counted
+again with the calendar of the running app (``objection.deadlines_recounted`` by
+``system:calendar``, registry/credit/objections.py; what start-up already counted is
+found unchanged, and one written meanwhile by a process with an older calendar is
+caught here). What is due is ``registry.domain.disclosure``'s
 ``due_sql``. Each is its own audited change, so a crash mid-pass
 leaves the rest for the next pass; two passes racing on one row cannot both
 win (compare-and-set on version), the loser's 409 is skipped.
@@ -25,6 +29,7 @@ from registry.clock import today
 from registry.coming_of_age import announce_adults
 from registry.credit import blacklist as entries
 from registry.credit.common import update_versioned
+from registry.credit.objections import recount_provisional_deadlines
 from registry.credit.ownership import SystemActor
 from registry.domain.blacklist import RemovalReason
 from registry.domain.disclosure import LISTINGS, RECORDS
@@ -44,6 +49,8 @@ class ExpiryResult:
     records: int = 0
     listings: int = 0
     adults: int = 0
+    # Objections whose provisional deadlines moved.
+    deadlines: int = 0
 
 
 async def expire_once(services: Services, actor: str = ACTOR, *, adults: bool = True) -> ExpiryResult:
@@ -79,9 +86,10 @@ async def expire_once(services: Services, actor: str = ACTOR, *, adults: bool = 
             break
     if adults:
         result.adults = await announce_adults(services, actor)
-    if result.records or result.listings or result.adults:
+    result.deadlines = (await recount_provisional_deadlines(services)).moved
+    if result.records or result.listings or result.adults or result.deadlines:
         log.info("expiry_pass", records=result.records, listings=result.listings,
-                 adults=result.adults, day=on.isoformat())
+                 adults=result.adults, deadlines=result.deadlines, day=on.isoformat())
     return result
 
 

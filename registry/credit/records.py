@@ -27,11 +27,12 @@ from registry.domain.publicity import Grade, PenaltyType, PublicityWindow, publi
 from registry.errors import Conflict, Forbidden, InvalidInput
 from registry.identifiers import validate_credit_code
 from registry.services import Services
+from registry.subjects import refold_search_text
 
 KINDS = ("penalty", "filing", "commendation", "dishonesty_other")
 GRADED_KINDS = ("penalty", "dishonesty_other")
 STATUSES = ("published", "not_published", "expired", "revoked", "repaired")
-# 萬元 with at most 6 decimals, below 10^12 (numeric(18, 6)).
+# 万元 with at most 6 decimals, below 10^12 (numeric(18, 6)).
 _AMOUNT_MAX = Decimal(10) ** 12
 
 # Fields a record is made of (and a correction may change), in column order.
@@ -59,10 +60,10 @@ def _amount(value: Any, field: str) -> Decimal | None:
     except InvalidOperation:
         raise InvalidInput(field, "is not a decimal number", 'a decimal string such as "12.5"') from None
     if not amount.is_finite() or amount < 0 or amount >= _AMOUNT_MAX:
-        raise InvalidInput(field, "is out of range", "0 up to 999999999999.999999 (萬元)")
+        raise InvalidInput(field, "is out of range", "0 up to 999999999999.999999 (万元)")
     exponent = amount.as_tuple().exponent
     if isinstance(exponent, int) and exponent < -6:
-        raise InvalidInput(field, "has more than 6 decimal places", 'e.g. "12.500000" (萬元)')
+        raise InvalidInput(field, "has more than 6 decimal places", 'e.g. "12.500000" (万元)')
     return amount
 
 
@@ -241,6 +242,8 @@ async def create_record(
 
     async def write(conn: Conn, index: int, now: datetime) -> asyncpg.Record:
         row = required(await conn.fetchrow(sql, *params, now, actor, index))
+        if row["decision_number"] is not None:  # the subject is found by it from the commit on
+            await refold_search_text(conn, subject_id)
         return row
 
     try:
@@ -314,6 +317,8 @@ async def correct_record(
         )
     except asyncpg.UniqueViolationError as error:
         raise _duplicate(error) from None
+    if "decision_number" in changes:  # found by the new number, no longer by the old
+        await refold_search_text(conn, current["subject_id"])
     await end_entries_without_basis(services, who, record_id, conn)
     return written
 

@@ -15,7 +15,7 @@ The reference for who sees what (the README links here; ``AUDIENCES`` holds the
 same as data):
 
 - **public** (no token): records and listings in publication on D, with their
-  雙公示 items and objection marks; document numbers masked; nothing about a
+  双公示 items and objection marks; document numbers masked; nothing about a
   minor. Changes nothing. Through ``/public/`` (page, signed feed, exports).
 - **bureau** (bureau token): what the public sees, plus subjects, affiliations,
   versions and log indexes; masked numbers; nothing about a minor (``not_found``,
@@ -141,7 +141,7 @@ class Sight:
 
 AUDIENCES: Final[Mapping[Audience, Sight]] = MappingProxyType({
     Audience.PUBLIC: Sight(
-        sees="records and listings in publication on the day, with their 雙公示 items and "
+        sees="records and listings in publication on the day, with their 双公示 items and "
         "objection marks",
         numbers="masked",
         minors=False,

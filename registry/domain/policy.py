@@ -11,10 +11,10 @@ Calendar conventions (part of the policy because the rules are silent on them):
   month when it has no such day (Jan 31 + 1 month ends Feb 28, or Feb 29 in a leap
   year). ``period_end`` returns the day *after* that last day, so every period is
   the half-open range ``[start, period_end)``.
-- Working days are Monday to Friday. There is no holiday calendar: public holidays
-  and the weekend days China swaps into working days (調休) are ignored, so a
-  working-day deadline can fall on a holiday. Callers needing the official
-  calendar must adjust the result themselves.
+- Working days are those of the State Council's yearly holiday notice: public
+  holidays are off, the weekend days swapped into working days (调休) count. They
+  are counted by ``registry.domain.working_days.WorkingCalendar``; the policy only
+  says how many.
 - Day counts (``blacklist_objection_window_days``) are calendar days, counted the
   same way: the start day excluded, the last day included.
 """
@@ -63,8 +63,6 @@ class Policy(msgspec.Struct, frozen=True, kw_only=True):
     # (國辦發〔2025〕22號).
     objection_answer_days: int = 10
     objection_decide_days: int = 3
-    # Working days within which a revoked decision must leave publication.
-    revocation_unpublish_working_days: int = 5
     # Purposes a credit bureau may state when querying personal data.
     bureau_query_purposes: tuple[str, ...] = (
         "credit_assessment",
@@ -91,7 +89,6 @@ class Policy(msgspec.Struct, frozen=True, kw_only=True):
             "blacklist_objection_window_days",
             "objection_answer_days",
             "objection_decide_days",
-            "revocation_unpublish_working_days",
             "mask_keep_head",
             "mask_keep_tail",
             "bureau_rate_per_minute",
@@ -157,6 +154,10 @@ class Policy(msgspec.Struct, frozen=True, kw_only=True):
         Tuples are comma-separated (``REGISTRY_POLICY_BUREAU_QUERY_PURPOSES=a,b``);
         booleans accept true/false/1/0. Raises ValueError naming the variable.
         """
+        for name, why in RETIRED.items():
+            if environ.get(ENV_PREFIX + name.upper()):
+                raise ValueError(f"{ENV_PREFIX}{name.upper()} no longer exists: {why}; "
+                                 "remove it from the environment")
         values: dict[str, Any] = {}
         for name in cls.__struct_fields__:
             raw = environ.get(ENV_PREFIX + name.upper())
@@ -178,6 +179,16 @@ class Policy(msgspec.Struct, frozen=True, kw_only=True):
 
 DEFAULT_POLICY = Policy()
 
+# Settings that were removed, with why: set in the environment they stop the start
+# (an operator who set one expects it to do something, and it cannot).
+RETIRED: dict[str, str] = {
+    "revocation_unpublish_working_days": (
+        "a revoked decision leaves every publication at once, on the day its revocation is "
+        "recorded (registry/credit/records.py revoke_record), which is within any number of "
+        "working days the rules allow (5)"
+    ),
+}
+
 
 def add_months(start: date, months: int) -> date:
     """The day with ``start``'s number ``months`` later, clamped to that month's last day."""
@@ -197,29 +208,3 @@ def period_end(start: date, months: int) -> date:
     if months == 0:
         return start
     return add_months(start, months) + timedelta(days=1)
-
-
-def is_working_day(day: date) -> bool:
-    """Monday to Friday; no holiday calendar (see the module docstring)."""
-    return day.weekday() < 5
-
-
-def add_working_days(start: date, days: int) -> date:
-    """The ``days``-th working day after ``start`` (start itself not counted); ``start`` for 0.
-
-    A deadline computed this way is the last day on which the act is on time.
-    """
-    if days < 0:
-        raise ValueError(f"working days must be >= 0, got {days}")
-    # Whole weeks first so long periods cost O(1), then step through the rest.
-    weeks, rest = divmod(days, 5)
-    day = start + timedelta(weeks=weeks)
-    if weeks and not is_working_day(start):
-        # From a weekend day, five working days later lands on a Friday, not the
-        # same weekend day: roll back to that Friday and count from it.
-        day -= timedelta(days=day.weekday() - 4)
-    while rest:
-        day += timedelta(days=1)
-        if is_working_day(day):
-            rest -= 1
-    return day

@@ -31,7 +31,7 @@ from enum import StrEnum
 
 import msgspec
 
-from registry.domain.policy import Policy, add_working_days, period_end
+from registry.domain.policy import Policy, period_end
 from registry.errors import InvalidInput
 
 
@@ -182,9 +182,9 @@ def is_in_publication(
     Shown when published and ``start <= today < latest_end`` (``date.max``: no end), and
     while its ``status`` is still ``published``: an audited change to ``expired``,
     ``revoked`` or ``repaired`` ends publication whatever the window says, and a
-    ``not_published`` record never starts. A revoked decision is never shown (the
-    rules allow up to ``revocation_unpublish_deadline`` to take it down; the registry
-    does it at once). An approved credit repair ends publication on the day it is
+    ``not_published`` record never starts. A revoked decision is never shown: the
+    rules allow 5 working days to take it down (DOMAIN.md), the registry does it at
+    once, on the day the revocation is recorded. An approved credit repair ends publication on the day it is
     approved: shown only while ``today < repaired_on``. This is the domain's statement
     of the rule that ``registry.domain.disclosure.RECORDS`` derives its SQL and
     Python forms from; tests/test_disclosure_rule.py checks they agree.
@@ -199,11 +199,6 @@ def is_in_publication(
 def repair_allowed_from(window: PublicityWindow) -> date:
     """First day on which the subject may apply for credit repair: the end of the minimum period."""
     return window.earliest_end
-
-
-def revocation_unpublish_deadline(revoked_on: date, policy: Policy) -> date:
-    """Last day by which a revoked decision must have left every publication (working days)."""
-    return add_working_days(revoked_on, policy.revocation_unpublish_working_days)
 
 
 def _accepted(enum: type[StrEnum]) -> str:

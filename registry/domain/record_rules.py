@@ -1,4 +1,4 @@
-"""Consistency of one credit record's 雙公示 items with each other: pure rules, no I/O.
+"""Consistency of one credit record's 双公示 items with each other: pure rules, no I/O.
 
 Each rule is stated once here and raises ``InvalidInput`` (422) naming the field,
 what was wrong and what is accepted. ``registry/credit/records.py`` ``normalise``
@@ -44,7 +44,7 @@ DATE_FLOOR = date(1990, 1, 1)
 # for "no end", which is said by omitting the end date.
 END_HORIZON_YEARS = 50
 
-# Penalty types that carry an amount (萬元), and the field holding it.
+# Penalty types that carry an amount (万元), and the field holding it.
 AMOUNT_FIELDS: tuple[tuple[PenaltyType, str], ...] = (
     (PenaltyType.fine, "fine_amount"),  # 罰款金額
     (PenaltyType.confiscation, "confiscation_amount"),  # 沒收違法所得、沒收非法財物的金額
@@ -73,13 +73,13 @@ def check_amount_matches_type(
         raise InvalidInput(
             field,
             f"is required: penalty_types includes {penalty_type.value}",
-            f'a positive amount in 萬元, e.g. "12.5"; or drop {penalty_type.value} from penalty_types',
+            f'a positive amount in 万元, e.g. "12.5"; or drop {penalty_type.value} from penalty_types',
         )
     if named and amount is not None and amount <= 0:
         raise InvalidInput(
             field,
             f"is {amount}, but penalty_types includes {penalty_type.value}",
-            'a positive amount in 萬元, e.g. "12.5"',
+            'a positive amount in 万元, e.g. "12.5"',
         )
     if not named and amount is not None:
         raise InvalidInput(

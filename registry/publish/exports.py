@@ -30,11 +30,10 @@ import asyncpg
 import msgspec
 
 from registry.credit.history import versions_as_of_sql
+from registry.publish.labels import LISTING_COLUMNS, PENALTY_COLUMNS
 from registry.publish.selection import (
-    LISTING_ITEMS,
     LISTING_PUBLIC,
     LISTINGS_FROM,
-    PENALTY_ITEMS,
     RECORD_PUBLIC,
     RECORDS_FROM,
     SUBJECT_COLUMNS,
@@ -86,8 +85,8 @@ BLACKLIST_AS_OF_SQL: Final = (
 
 # name -> (SQL now, SQL as of a moment, items, CSV values, JSON entry)
 EXPORTS: Final = {
-    "penalties": (PENALTIES_SQL, PENALTIES_AS_OF_SQL, PENALTY_ITEMS, record_values, record_entry),
-    "blacklist": (BLACKLIST_SQL, BLACKLIST_AS_OF_SQL, LISTING_ITEMS, listing_values,
+    "penalties": (PENALTIES_SQL, PENALTIES_AS_OF_SQL, PENALTY_COLUMNS, record_values, record_entry),
+    "blacklist": (BLACKLIST_SQL, BLACKLIST_AS_OF_SQL, LISTING_COLUMNS, listing_values,
                   listing_entry),
 }
 
@@ -126,7 +125,8 @@ def spreadsheet_safe(value: str | None) -> str | None:
 async def stream_csv(
     services: Services, name: str, as_of: datetime, *, snapshot: bool = False
 ) -> AsyncIterator[bytes]:
-    """UTF-8 with BOM; the header is the Chinese item names in the standard's order; every
+    """UTF-8 with BOM; the header is the column names in Simplified Chinese, in the
+    template's order (``labels.PENALTY_COLUMNS``, ``labels.LISTING_COLUMNS``); every
     cell safe to open in a spreadsheet (``spreadsheet_safe``). ``snapshot``: the items as
     they were at ``as_of`` (else ``as_of`` is now, and the current rows are read)."""
     _, _, items, to_values, _ = EXPORTS[name]

@@ -37,6 +37,15 @@ from typing import Any, Final
 from xml.sax.saxutils import escape, quoteattr
 
 from registry.keys import LogKey
+from registry.publish.labels import (
+    BLACKLIST,
+    CREDIT_RECORD,
+    OBJECT_TYPE_NAMES,
+    SITE_NAME,
+    SITE_TITLE,
+    WITHDRAWAL_REASON_NAMES,
+    WITHDRAWN,
+)
 from registry.publish.selection import (
     LISTING_PUBLIC,
     LISTING_WITHDRAWN,
@@ -46,6 +55,8 @@ from registry.publish.selection import (
     RECORDS_FROM,
     SUBJECT_COLUMNS,
     SubjectView,
+    beijing_time,
+    day_of,
     listing_entry,
     record_entry,
     start_of_day,
@@ -55,7 +66,7 @@ from registry.services import Services
 from registry.tlog.leaf import canonical_json
 
 FEED_VERSION: Final = "https://registry.example/public-feed/v1"
-TITLE: Final = "信用西寧 · 創業投資領域信用信息公示"
+TITLE: Final = SITE_TITLE
 MAX_PAGE: Final = 200
 _END = 2**63 - 1
 
@@ -190,7 +201,7 @@ def feed_json(page: FeedPage, *, self_url: str, next_url: str | None, verifier: 
         "title": TITLE,
         "feed_url": self_url,
         "next_url": next_url,
-        "updated": updated.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        "updated": beijing_time(updated),
         "verifier_key": verifier,
         "signature_over": "canonical JSON (sorted keys, compact, UTF-8) of the entry without 'signature'",
         "entries": page.entries,
@@ -198,11 +209,15 @@ def feed_json(page: FeedPage, *, self_url: str, next_url: str | None, verifier: 
 
 
 def _entry_title(entry: dict[str, Any]) -> str:
+    """What a feed reader lists: the subject and the decision, or what was taken down and why."""
     if entry["event"] == "withdrawal":
-        return f"撤下 {entry['object']}"
+        object_type, _, object_id = entry["object"].partition("/")
+        reason = entry.get("reason")
+        why = f"（{WITHDRAWAL_REASON_NAMES.get(reason, reason)}）" if reason else ""
+        return f"{WITHDRAWN} {OBJECT_TYPE_NAMES.get(object_type, object_type)} {object_id}{why}"
     items = entry["items"]
     name = items.get("cf_xdr_mc") or items.get("zt_mc") or ""
-    label = "嚴重失信主體名單" if entry["kind"] == "blacklist" else (items.get("cf_wsh") or "信用記錄")
+    label = BLACKLIST if entry["kind"] == "blacklist" else (items.get("cf_wsh") or CREDIT_RECORD)
     mark = f"({entry['objection_mark']})" if entry.get("objection_mark") else ""
     return f"{name} {label}{mark}"
 
@@ -211,7 +226,7 @@ def feed_atom(page: FeedPage, *, base_url: str, self_url: str, next_url: str | N
               updated: datetime, verifier: str) -> bytes:
     """Atom (RFC 4287). Each entry's content is the signed canonical JSON; the
     signature is the ``reg:signature`` element beside it."""
-    stamp = updated.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    stamp = beijing_time(updated)
     parts = [
         '<?xml version="1.0" encoding="utf-8"?>\n',
         '<feed xmlns="http://www.w3.org/2005/Atom" xmlns:reg="https://registry.example/ns/public-feed">\n',
@@ -222,7 +237,7 @@ def feed_atom(page: FeedPage, *, base_url: str, self_url: str, next_url: str | N
     ]
     if next_url:
         parts.append(f"<link rel=\"next\" href={quoteattr(next_url)}/>\n")
-    parts.append("<author><name>信用西寧</name></author>\n")
+    parts.append(f"<author><name>{escape(SITE_NAME)}</name></author>\n")
     for entry in page.entries:
         signature = entry["signature"]
         unsigned = {k: v for k, v in entry.items() if k != "signature"}
@@ -243,4 +258,5 @@ def feed_atom(page: FeedPage, *, base_url: str, self_url: str, next_url: str | N
 
 
 def page_day(moment: datetime) -> str:
-    return moment.date().isoformat()
+    """The Xining day of ``moment`` (an Atom entry's fallback date)."""
+    return day_of(moment).isoformat()

@@ -1,4 +1,4 @@
-"""The public web page for 信用西寧: server-rendered HTML, no JavaScript.
+"""The public web page for 信用西宁: server-rendered HTML, no JavaScript.
 
 Templates live in ``registry/templates/public_*.html`` and are rendered by Jinja2
 with autoescaping on, so every value from the database is escaped. Lists are
@@ -9,6 +9,7 @@ keyset-paginated on the item's audit-log index, newest first, and read through
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Final
@@ -16,16 +17,18 @@ from typing import Any, Final
 import asyncpg
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from registry.db.like import literal as like_literal
-from registry.identifiers import normalise_identifier
-from registry.publish.selection import (
+from registry.publish.labels import (
+    BLACKLIST,
     GRADE_NAMES,
-    LISTING_ITEMS,
+    LISTING_COLUMNS,
+    OBJECTION_MARK,
+    PENALTY_COLUMNS,
+    RECORD_KIND_NAMES,
+    SITE_TITLE,
+)
+from registry.publish.selection import (
     LISTING_PUBLIC,
     LISTINGS_FROM,
-    OBJECTION_MARK,
-    PENALTY_ITEMS,
-    RECORD_KIND_NAMES,
     RECORD_PUBLIC,
     RECORDS_FROM,
     SUBJECT_COLUMNS,
@@ -35,9 +38,9 @@ from registry.publish.selection import (
     public_record,
     record_items,
 )
+from registry.search import matcher, search_key, subject_condition
 from registry.services import Services
 
-SITE_TITLE: Final = "信用西寧 · 創業投資領域信用信息公示"
 PAGE_SIZE: Final = 20
 _TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 _ENV = Environment(
@@ -78,7 +81,7 @@ def _listing_card(row: asyncpg.Record, subjects: SubjectView) -> dict[str, Any]:
         "href": f"/public/blacklist/{row['id']}",
         "name": who["name"],
         "mark": OBJECTION_MARK if row["under_objection"] else None,
-        "label": "嚴重失信主體名單",
+        "label": BLACKLIST,
         "code": who["credit_code"] or who["document_number"] or "",
         "published_on": row["listed_on"].isoformat(),
         "withdraw_on": row["planned_removal_on"],
@@ -86,11 +89,149 @@ def _listing_card(row: asyncpg.Record, subjects: SubjectView) -> dict[str, Any]:
     }
 
 
-def _search_condition(q: str | None, first: int) -> tuple[str, list[Any]]:
-    if not q:
-        return "", []
-    like = "%" + like_literal(q) + "%"
-    return (f" AND (s.name LIKE ${first} OR s.credit_code = ${first + 1})", [like, normalise_identifier(q)])
+# A search first counts its matches among this many subjects in id order (ids are random,
+# uuid4: a fair sample), then reads each list one of two ways (``_search_condition``).
+# Either is a few milliseconds at 100,000 subjects where it is used; walking for a rare
+# subject whose items lie far back, or gathering the items of half the subjects, would
+# take a second.
+_SAMPLE: Final = 1000
+# Shares of the sample: below _RARE, gather; from _COMMON on, only walk.
+_RARE: Final = 0.01
+_COMMON: Final = 0.03
+# How many items a walk looks through before it ends the page there, with a link to go on:
+# a term of very many subjects whose items all lie far back (an early year in the decision
+# numbers) would otherwise walk every later item.
+_LOOK_THROUGH: Final = 4000
+# The search's two lists: kind, table, alias, public rule (the joins of RECORDS_FROM and
+# LISTINGS_FROM).
+_SEARCHED: Final = (
+    ("record", "credit_records", "r", RECORD_PUBLIC),
+    ("listing", "blacklist_entries", "b", LISTING_PUBLIC),
+)
+
+
+def _found(names: Callable[[str | None], bool], kind: str, row: asyncpg.Record) -> bool:
+    """Whether the search (``names``: registry/search.py ``matcher``) names the item itself:
+    its subject's name or credit code, or (a record) its own decision number. A subject is
+    also found by the numbers of its other records, which may be out of publication:
+    showing its items for such a number would tell the public which subject a revoked or
+    expired decision was about."""
+    return (
+        names(row["subject_name"])
+        or names(row["subject_credit_code"])
+        or (kind == "record" and names(row["decision_number"]))
+    )
+
+
+def _gathered(table: str, a: str, public: str, condition: str) -> str:
+    """The newest ``$3`` public items below ``$2`` (day ``$1``) of the subjects ``condition``
+    finds: the subjects through the trigram index, each one's items through the subject
+    index (LATERAL, kept from being flattened by OFFSET 0: a nested loop, where the planner
+    would read every item for a hash join), then sorted. Fenced off as materialized CTEs:
+    the planner, counting on matches spread evenly, would rather walk the newest items, and
+    meet items that lie far back (those of old decision numbers) only after all the others.
+    """
+    return (
+        f"WITH found AS MATERIALIZED (SELECT s.id FROM subjects s WHERE {condition}),"  # noqa: S608 - fixed text
+        " theirs AS MATERIALIZED (SELECT item.* FROM found CROSS JOIN LATERAL"
+        f" (SELECT {a}.id, {a}.log_index FROM {table} {a} WHERE {a}.subject_id = found.id"
+        f" AND {public} AND {a}.log_index < $2 OFFSET 0) AS item)"
+        f" SELECT {a}.*, {SUBJECT_COLUMNS} FROM (SELECT id FROM theirs ORDER BY log_index DESC"
+        f" LIMIT $3) AS newest JOIN {table} {a} ON {a}.id = newest.id"
+        f" JOIN subjects s ON s.id = {a}.subject_id ORDER BY {a}.log_index DESC"
+    )
+
+
+def _walked(table: str, a: str, public: str, condition: str) -> str:
+    """The window of the newest ``$3`` public items below ``$2`` on day ``$1`` (its lowest
+    log index and its size, on every row), and those of its items whose subject
+    ``condition`` finds (none: one row of NULLs), newest first. Read once, small columns
+    first; each subject looked up by its id and only the items kept read whole (LATERAL
+    with OFFSET 0, each a nested loop: the planner would rather collect the subjects
+    through the trigram index, which for a term of digits is most of them, and the items
+    by reading the whole table)."""
+    return (
+        f"WITH newest AS MATERIALIZED (SELECT {a}.id, {a}.log_index, {a}.subject_id"  # noqa: S608 - fixed text
+        f" FROM {table} {a} WHERE {public} AND {a}.log_index < $2"
+        f" ORDER BY {a}.log_index DESC LIMIT $3),"
+        " kept AS MATERIALIZED (SELECT newest.id AS kept_id, theirs.* FROM newest"
+        f" CROSS JOIN LATERAL (SELECT {SUBJECT_COLUMNS} FROM subjects s"
+        f" WHERE s.id = newest.subject_id AND {condition} OFFSET 0) AS theirs)"
+        " SELECT edge.lowest, edge.items, found.* FROM (SELECT min(log_index) AS lowest,"
+        " count(*) AS items FROM newest) AS edge LEFT JOIN LATERAL (SELECT"
+        f" {a}.*, kept.* FROM kept CROSS JOIN LATERAL (SELECT * FROM {table} {a}"
+        f" WHERE {a}.id = kept.kept_id OFFSET 0) AS {a} ORDER BY {a}.log_index DESC)"
+        " AS found ON true"
+    )
+
+
+async def _search_condition(
+    services: Services, q: str, day: date, bound: int
+) -> tuple[list[tuple[str, asyncpg.Record]], int | None]:
+    """The newest public items (at most PAGE_SIZE of each list) below ``bound`` that ``q``
+    names (registry/search.py, ``_found``), newest first; and, if the search stopped
+    looking before the end, the log index down to which it looked.
+
+    A term of few subjects (below _RARE of the sample) gathers their items (``_gathered``).
+    A commoner one walks the newest items in windows of a known size (``_walked``): the
+    first as wide as the sample says a page needs, the next as wide as what was kept so
+    far says, keeping those whose subject matches and ending the page after _LOOK_THROUGH
+    items; unless it is also below _COMMON and the first window held not a quarter of what
+    the sample promised (its items lie further back, as those of an old decision number
+    do): then it gathers after all.
+    """
+    condition, params = subject_condition("s", 1, q)
+    [sample] = await services.pool.fetch(
+        f"SELECT count(*) AS found FROM (SELECT * FROM subjects ORDER BY id LIMIT {_SAMPLE})"  # noqa: S608 - fixed text
+        f" AS s WHERE {condition}",
+        *params,
+    )
+    share = sample["found"] / _SAMPLE
+    # Fewer than three letters and digits make no trigram: the index would read all of
+    # itself, so such a term (common anyway) is only ever walked for.
+    indexed = len(search_key(q)) >= 3
+    names = matcher(q)
+    condition, params = subject_condition("s", 4, q)
+    rows: list[tuple[str, asyncpg.Record]] = []
+    looked_to: int | None = None
+    for kind, table, a, public in _SEARCHED:
+        gather = share < _RARE and indexed
+        # Room for items the search then drops (named by their subject's other numbers).
+        size = 3 * PAGE_SIZE if gather else min(
+            _LOOK_THROUGH, max(5 * PAGE_SIZE, int(1.5 * PAGE_SIZE / max(share, 1 / _SAMPLE))))
+        below, looked = bound, 0
+        found: list[asyncpg.Record] = []
+        while True:
+            if gather:
+                batch = await services.pool.fetch(
+                    _gathered(table, a, public, condition), day, below, size, *params)
+                lowest = batch[-1]["log_index"] if batch else None
+                full = len(batch) == size
+            else:
+                walked = await services.pool.fetch(
+                    _walked(table, a, public, condition), day, below, size, *params)
+                lowest, full = walked[0]["lowest"], walked[0]["items"] == size
+                batch = [row for row in walked if row["id"] is not None]
+            for row in batch:
+                if _found(names, kind, row):
+                    found.append(row)
+                    if len(found) == PAGE_SIZE:
+                        break
+            if len(found) == PAGE_SIZE or not full or lowest is None:
+                break
+            if (not gather and not looked and indexed and share < _COMMON
+                    and len(found) < share * size / 4):
+                gather, below, size, found = True, bound, 3 * PAGE_SIZE, []
+                continue
+            below, looked = lowest, looked + size
+            if looked >= _LOOK_THROUGH:  # looked through the items down to ``below``
+                looked_to = below if looked_to is None else max(looked_to, below)
+                break
+            # As many more as the share kept so far says the page needs, and a half again.
+            wanted = (PAGE_SIZE - len(found)) * looked // max(len(found), 1)
+            size = min(_LOOK_THROUGH - looked, max(PAGE_SIZE, wanted * 3 // 2))
+        rows += [(kind, row) for row in found]
+    return rows, looked_to
 
 
 async def list_page(
@@ -100,30 +241,34 @@ async def list_page(
     bound = _END if before is None else before
     subjects = SubjectView(services, day)
     rows: list[tuple[str, asyncpg.Record]] = []
-    search, params = _search_condition(q, 4)
-    if what in ("penalties", "search"):
-        kind = " AND r.record_kind = 'penalty'" if what == "penalties" else ""
+    # Items below ``looked_to`` were not all looked through (a search that stopped early).
+    looked_to: int | None = None
+    if what == "search" and q:
+        rows, looked_to = await _search_condition(services, q, day, bound)
+    if what == "penalties":
         found = await services.pool.fetch(
-            f"SELECT r.*, {SUBJECT_COLUMNS} FROM {RECORDS_FROM} WHERE {RECORD_PUBLIC}{kind}"  # noqa: S608 - fixed text
-            f" AND r.log_index < $2{search} ORDER BY r.log_index DESC LIMIT $3",
-            day, bound, PAGE_SIZE, *params,
+            f"SELECT r.*, {SUBJECT_COLUMNS} FROM {RECORDS_FROM} WHERE {RECORD_PUBLIC}"  # noqa: S608 - fixed text
+            " AND r.record_kind = 'penalty' AND r.log_index < $2 ORDER BY r.log_index DESC LIMIT $3",
+            day, bound, PAGE_SIZE,
         )
         rows += [("record", r) for r in found]
-    if what in ("blacklist", "search"):
+    if what == "blacklist":
         found = await services.pool.fetch(
             f"SELECT b.*, {SUBJECT_COLUMNS} FROM {LISTINGS_FROM} WHERE {LISTING_PUBLIC}"  # noqa: S608 - fixed text
-            f" AND b.log_index < $2{search} ORDER BY b.log_index DESC LIMIT $3",
-            day, bound, PAGE_SIZE, *params,
+            " AND b.log_index < $2 ORDER BY b.log_index DESC LIMIT $3",
+            day, bound, PAGE_SIZE,
         )
         rows += [("listing", r) for r in found]
     rows.sort(key=lambda pair: pair[1]["log_index"], reverse=True)
+    if looked_to is not None:  # only where both lists were looked through
+        rows = [pair for pair in rows if pair[1]["log_index"] >= looked_to]
     rows = rows[:PAGE_SIZE]
     cards = [
         (_record_card if kind == "record" else _listing_card)(row, subjects)
         for kind, row in rows
         if subjects.visible(row)
     ]
-    next_before = rows[-1][1]["log_index"] if len(rows) == PAGE_SIZE else None
+    next_before = rows[-1][1]["log_index"] if len(rows) == PAGE_SIZE else looked_to
     return cards, next_before
 
 
@@ -135,17 +280,17 @@ async def detail(services: Services, day: date, what: str, item_id: uuid.UUID) -
         if row is None or not subjects.visible(row):
             return None
         values = record_items(row, subjects)
-        rows = [(title, values[key]) for key, title in PENALTY_ITEMS]
+        rows = [(title, values[key]) for key, title in PENALTY_COLUMNS]
         kind = RECORD_KIND_NAMES.get(row["record_kind"], row["record_kind"])
-        heading = f"{kind}:{values['cf_xdr_mc']}"
+        heading = f"{kind}：{values['cf_xdr_mc']}"
         published_on, end = row["publicity_start"], row["publicity_end"]
     else:
         row = await public_listing(services, item_id, day)
         if row is None or not subjects.visible(row):
             return None
         values = listing_items(row, subjects)
-        rows = [(title, values[key]) for key, title in LISTING_ITEMS]
-        heading = f"嚴重失信主體名單:{values['zt_mc']}"
+        rows = [(title, values[key]) for key, title in LISTING_COLUMNS]
+        heading = f"{BLACKLIST}：{values['zt_mc']}"
         published_on, end = row["listed_on"], row["planned_removal_on"]
     size = await services.pool.fetchval("SELECT size FROM tlog_head")
     index = row["log_index"]

@@ -32,7 +32,7 @@ from __future__ import annotations
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timezone
 from decimal import Decimal
 from typing import Any, Final
 
@@ -52,9 +52,15 @@ from registry.domain.disclosure import day_of as day_of  # the public surfaces' 
 from registry.domain.policy import Policy
 from registry.errors import InvalidInput
 from registry.identifiers import DocumentType
+from registry.publish.labels import (
+    DOCUMENT_TYPE_NAMES,
+    LISTING_COLUMNS,
+    OBJECTION_MARK,
+    PENALTY_COLUMNS,
+    PENALTY_TYPE_NAMES,
+    SUBJECT_CATEGORY_NAMES,
+)
 from registry.services import Services
-
-OBJECTION_MARK: Final = "異議處理中"
 
 # Columns of the subject every public query joins in (never document_lookup).
 SUBJECT_COLUMNS: Final = (
@@ -82,6 +88,16 @@ def start_of_day(day: date) -> datetime:
     return datetime.combine(day, time(0), tzinfo=UTC) - XINING
 
 
+# Beijing time, the time people read (Xining keeps it; China has no daylight saving).
+BEIJING: Final = timezone(XINING, "UTC+8")
+
+
+def beijing_time(moment: datetime) -> str:
+    """An aware moment as people read it: RFC 3339 in Beijing time, to the second
+    (``2026-03-02T10:00:00+08:00``)."""
+    return moment.astimezone(BEIJING).replace(microsecond=0).isoformat()
+
+
 def check_as_of(as_of: datetime | None, now: datetime) -> datetime:
     """The moment an export is taken at: default now, never in the future."""
     if as_of is None:
@@ -91,78 +107,6 @@ def check_as_of(as_of: datetime | None, now: datetime) -> datetime:
     if as_of > now:
         raise InvalidInput("as_of", "is in the future", f"a moment up to {now.isoformat()}")
     return as_of
-
-
-# --- 雙公示 items ---------------------------------------------------------------
-
-PENALTY_TYPE_NAMES: Final = {
-    "warning": "警告",
-    "fine": "罰款",
-    "confiscation": "沒收違法所得、沒收非法財物",
-    "suspension_order": "責令停產停業",
-    "licence_suspension": "暫扣許可證、執照",
-    "licence_revocation": "吊銷許可證、執照",
-    "detention": "行政拘留",
-    "other": "其他",
-}
-SUBJECT_CATEGORY: Final = {
-    "vc_firm": "法人及非法人組織",
-    "vc_manager": "法人及非法人組織",
-    "practitioner": "自然人",
-}
-RECORD_KIND_NAMES: Final = {
-    "penalty": "行政處罰",
-    "filing": "備案信息",
-    "commendation": "守信激勵",
-    "dishonesty_other": "其他失信信息",
-}
-GRADE_NAMES: Final = {"minor": "輕微", "general": "一般", "serious": "嚴重"}
-
-# (JSON key, Chinese item name) in the standard's order; the CSV header is the names.
-PENALTY_ITEMS: Final = (
-    ("cf_xdr_mc", "行政相對人名稱"),
-    ("cf_xdr_lb", "行政相對人類別"),
-    ("cf_xdr_shxym", "行政相對人代碼_1(統一社會信用代碼)"),
-    ("cf_xdr_gszc", "行政相對人代碼_2(工商註冊號)"),
-    ("cf_xdr_zzjg", "行政相對人代碼_3(組織機構代碼)"),
-    ("cf_xdr_swdj", "行政相對人代碼_4(稅務登記號)"),
-    ("cf_xdr_sydw", "行政相對人代碼_5(事業單位證書號)"),
-    ("cf_xdr_shzz", "行政相對人代碼_6(社會組織登記證號)"),
-    ("cf_frdb", "法定代表人"),
-    ("cf_frdb_zjlx", "法定代表人證件類型"),
-    ("cf_frdb_zjhm", "法定代表人證件號碼"),
-    ("cf_xdr_zjlx", "證件類型"),
-    ("cf_xdr_zjhm", "證件號碼"),
-    ("cf_wsh", "行政處罰決定書文號"),
-    ("cf_wfxw", "違法行為類型"),
-    ("cf_sy", "違法事實"),
-    ("cf_yj", "處罰依據"),
-    ("cf_cflb", "處罰類別"),
-    ("cf_nr", "處罰內容"),
-    ("cf_nr_fk", "罰款金額(萬元)"),
-    ("cf_nr_wfff", "沒收違法所得、沒收非法財物的金額(萬元)"),
-    ("cf_nr_zkdx", "暫扣或吊銷證照名稱及編號"),
-    ("cf_jdrq", "處罰決定日期"),
-    ("cf_yxq", "處罰有效期"),
-    ("cf_gsjzq", "公示截止期"),
-    ("cf_cfjg", "處罰機關"),
-    ("cf_cfjgdm", "處罰機關統一社會信用代碼"),
-    ("cf_sjly", "數據來源單位"),
-    ("cf_sjlydm", "數據來源單位統一社會信用代碼"),
-    ("bz", "備註"),
-)
-LISTING_ITEMS: Final = (
-    ("zt_mc", "主體名稱"),
-    ("zt_lb", "主體類別"),
-    ("zt_shxym", "統一社會信用代碼"),
-    ("zt_zjlx", "證件類型"),
-    ("zt_zjhm", "證件號碼"),
-    ("lr_ly", "列入事由"),
-    ("lr_yj", "認定依據"),
-    ("lr_rq", "列入日期"),
-    ("yc_rq", "計劃移出日期"),
-    ("bz", "備註"),
-)
 
 
 # (subject, ciphertext, day, mask) -> (hidden as a minor, masked number). Holds no
@@ -224,10 +168,10 @@ class SubjectView:
         doc_type = row["subject_document_type"]
         return {
             "name": row["subject_name"],
-            "category": SUBJECT_CATEGORY[row["subject_kind"]],
+            "category": SUBJECT_CATEGORY_NAMES[row["subject_kind"]],
             "credit_code": None if person else row["subject_credit_code"],
             "legal_representative": None if person else row["subject_legal_representative"],
-            "document_type": DocumentType(doc_type).label if person and doc_type else None,
+            "document_type": DOCUMENT_TYPE_NAMES[DocumentType(doc_type)] if person and doc_type else None,
             "document_number": masked,
         }
 
@@ -259,7 +203,7 @@ def _amount(value: Decimal | None) -> str | None:
 
 
 def record_values(row: asyncpg.Record, subjects: SubjectView) -> list[str | None]:
-    """The 雙公示 items of a public credit record, in the standard's order (``PENALTY_ITEMS``)."""
+    """The 雙公示 items of a public credit record, in the standard's order (``PENALTY_COLUMNS``)."""
     who = subjects.identity(row)
     policy = subjects.policy
     licence = " ".join(
@@ -270,7 +214,7 @@ def record_values(row: asyncpg.Record, subjects: SubjectView) -> list[str | None
         who["name"],
         who["category"],
         who["credit_code"],
-        None,  # 工商註冊號, 組織機構代碼, 稅務登記號, 事業單位證書號, 社會組織登記證號:
+        None,  # 工商注册号, 组织机构代码, 税务登记号, 事业单位证书号, 社会组织登记证号:
         None,  # superseded by the unified social credit code and not stored
         None,
         None,
@@ -300,7 +244,7 @@ def record_values(row: asyncpg.Record, subjects: SubjectView) -> list[str | None
     ]
 
 
-_PENALTY_KEYS: Final = tuple(key for key, _ in PENALTY_ITEMS)
+_PENALTY_KEYS: Final = tuple(key for key, _ in PENALTY_COLUMNS)
 
 
 def record_items(row: asyncpg.Record, subjects: SubjectView) -> dict[str, str | None]:
@@ -309,7 +253,7 @@ def record_items(row: asyncpg.Record, subjects: SubjectView) -> dict[str, str | 
 
 
 def listing_values(row: asyncpg.Record, subjects: SubjectView) -> list[str | None]:
-    """A public listing's items in ``LISTING_ITEMS`` order."""
+    """A public listing's items in ``LISTING_COLUMNS`` order."""
     who = subjects.identity(row)
     policy = subjects.policy
     return [
@@ -327,7 +271,7 @@ def listing_values(row: asyncpg.Record, subjects: SubjectView) -> list[str | Non
 
 
 def listing_items(row: asyncpg.Record, subjects: SubjectView) -> dict[str, str | None]:
-    return dict(zip((key for key, _ in LISTING_ITEMS), listing_values(row, subjects), strict=True))
+    return dict(zip((key for key, _ in LISTING_COLUMNS), listing_values(row, subjects), strict=True))
 
 
 def record_entry(row: asyncpg.Record, subjects: SubjectView) -> dict[str, Any]:

@@ -81,15 +81,25 @@ LATE_COLUMNS: frozenset[str] = frozenset({
 })
 
 
+# Columns derived from the record (and from other rows), never part of it: always left
+# out of the body. They may change without a leaf (a subject's search text changes when
+# one of its records' decision numbers does) and may be recomputed at will.
+DERIVED_COLUMNS: frozenset[str] = frozenset({
+    "search_text",  # subjects, schema/0013_subject_search.sql (registry/search.py)
+})
+
+
 def object_body(row: Any) -> bytes:
-    """Canonical bytes of a stored row as the database returns it, less its ``log_index``.
+    """Canonical bytes of a stored row as the database returns it, less its ``log_index``
+    and its derived columns.
 
     The leaf's own index binds the row's position in the log, so the body can be
     committed to before the index is known.
     """
     return canonical_json({
         k: _plain(v) for k, v in row.items()
-        if k != "log_index" and not (v is None and k in LATE_COLUMNS)
+        if k != "log_index" and k not in DERIVED_COLUMNS
+        and not (v is None and k in LATE_COLUMNS)
     })
 
 

@@ -30,6 +30,8 @@ QUICK = [
                            "--feed", "50000", "--duration", "8"]),
     ("public disclosure", ["bench_public.py", "--records", "200000", "--duration", "8"]),
     ("access accounting", ["bench_access.py", "3000", "3"]),
+    ("subject search", ["bench_search.py", "--subjects", "20000", "--duration", "5",
+                        "--rounds", "1"]),
 ]
 FULL = [
     ("audit log: proofs and verify", ["bench_log.py", "1000", "10000", "100000", "1000000"]),
@@ -37,6 +39,7 @@ FULL = [
     ("credit-bureau API", ["bench_bureau.py"]),
     ("public disclosure", ["bench_public.py", "--records", "1000000"]),
     ("access accounting", ["bench_access.py", "6000", "3"]),
+    ("subject search", ["bench_search.py"]),
 ]
 
 

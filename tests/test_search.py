@@ -1,0 +1,436 @@
+"""One search over subjects: folding, the three surfaces, the column's upkeep, its index.
+
+The rule (registry/search.py) is tested pure, then through the real app: the regulators'
+listing (`GET /v1/subjects?q=`) and the public page (`/public/?q=`) find the same subjects
+for 西宁 and 西寧, full-width and lower-case text, a credit code's start and a decision
+number; the derived column follows every write and stays out of the audit log; the
+migration's backfill folds rows written before it; the trigram index narrows Chinese
+queries of two characters, also in a database whose LC_CTYPE is C.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from registry.db import migrate as migrate_module
+from registry.db.migrate import SCHEMA_DIR, backfill_subject_search, migrate, run_backfills
+from registry.identifiers import uscc_check_character
+from registry.publish import page as page_module
+from registry.search import (
+    PART_SEPARATOR,
+    contains,
+    fold,
+    like_pattern,
+    search_key,
+    subject_search_text,
+)
+from registry.tlog.leaf import object_body
+from tests.conftest import PgServer
+from tests.credit_helpers import penalty
+from tests.logcheck import assert_log_consistent
+
+Client = AsyncTestClient[Litestar]
+
+
+def code(n: int) -> str:
+    first = f"91630100MA{n:07d}"
+    return first + uscc_check_character(first)
+
+
+async def firm(client: Client, headers: dict[str, str], name: str, n: int) -> dict[str, str]:
+    response = await client.post("/v1/subjects", headers=headers, json={
+        "kind": "vc_firm", "name": name, "credit_code": code(n)})
+    assert response.status_code == 201, response.text
+    created: dict[str, str] = response.json()
+    return created
+
+
+async def record(client: Client, headers: dict[str, str], subject_id: str, number: str) -> dict[str, str]:
+    response = await client.post("/v1/records", headers=headers, json=penalty(subject_id, number))
+    assert response.status_code == 201, response.text
+    created: dict[str, str] = response.json()
+    return created
+
+
+async def found(client: Client, headers: dict[str, str], q: str, **params: str) -> list[str]:
+    """Names the regulators' listing finds for ``q``."""
+    response = await client.get("/v1/subjects", headers=headers, params={"q": q, **params})
+    assert response.status_code == 200, response.text
+    return [item["name"] for item in response.json()["items"]]
+
+
+async def page(client: Client, q: str) -> str:
+    response = await client.get("/public/", params={"q": q})
+    assert response.status_code == 200, response.text
+    return response.text
+
+
+# ---- the rule, pure -----------------------------------------------------------------
+
+
+def test_fold_makes_the_two_scripts_full_width_and_case_one() -> None:
+    """西寧/西宁, 創業投資/创业投资, ＸＩＮＩＮＧ/xining, a lower-case code: one folded form."""
+    assert fold("西寧") == fold("西宁") == "西宁"
+    assert fold("創業投資") == "创业投资"
+    assert fold("ＸＩＮＩＮＧ") == fold("Xining") == "xining"
+    assert fold("９１６３０１００ma752lkx1m") == fold("91630100MA752LKX1M")
+    assert fold("寧發改罰〔2026〕7號") == "宁发改罚〔2026〕7号"
+    for text in ("西寧市創業投資有限公司", "ＡＢＣ（有限合夥）", "乾隆"):
+        assert fold(fold(text)) == fold(text)
+
+
+def test_fold_converts_by_character_so_a_part_folds_as_in_the_whole() -> None:
+    """A phrase rule would keep 乾 in 乾隆 but make 乾 alone 干: the query would miss."""
+    assert contains("乾隆創投", "乾")
+    assert contains("乾隆創投", "乾隆")
+    assert fold("乾隆") == fold("乾") + fold("隆")
+
+
+def test_the_spelling_is_ascii_and_searches_percent_and_underscore_as_typed() -> None:
+    """Letters and digits stay (folded), every other character is five capitals."""
+    key = search_key("西宁%_\\ ＸＩ9")
+    assert re.fullmatch(r"(?:[V-Y][A-U]{4}){6}xi9", key)
+    assert search_key("\U000F0000") == "Z" + search_key("\U000F0000")[1:] and len(
+        search_key("\U000F0000")) == 6
+    assert like_pattern("%") == "%" + search_key("%") + "%"
+    assert "%" not in search_key("%") and "_" not in search_key("_")
+
+
+def test_subject_text_holds_name_code_and_numbers_never_a_document() -> None:
+    text = subject_search_text("西寧創投", "91630100MA752LKX1M", ["寧罰〔2026〕2號", None,
+                                                               "寧罰〔2026〕1號", "寧罰〔2026〕1號"])
+    parts = text.split(PART_SEPARATOR)
+    assert parts == [search_key("西宁创投"), search_key("91630100ma752lkx1m"),
+                     search_key("宁罚〔2026〕1号"), search_key("宁罚〔2026〕2号")]
+    # A practitioner: the name only (the code part is empty), never the document number.
+    assert subject_search_text("李四", None) == search_key("李四") + PART_SEPARATOR
+
+
+_TEXT = st.text(alphabet=st.sampled_from(list("西寧宁创創投资資乾隆市aAｂＢzZ1１9%_ 〔〕號号é\U000F0001")),
+                max_size=12)
+
+
+@given(text=_TEXT, query=_TEXT.filter(bool))
+def test_the_spelled_match_is_the_folded_match(text: str, query: str) -> None:
+    """The SQL form (LIKE on the spelled text) and the Python form agree for any text: the
+    spelling re-synchronises at every character, so nothing matches across a boundary."""
+    assert (search_key(query) in search_key(text)) == (fold(query) in fold(text)) == contains(
+        text, query)
+
+
+@given(name=_TEXT.filter(bool), code_=_TEXT.filter(bool), query=_TEXT.filter(bool))
+def test_no_match_across_parts(name: str, code_: str, query: str) -> None:
+    whole = subject_search_text(name, code_)
+    spelled_match = like_pattern(query)[1:-1] in whole
+    assert spelled_match == (contains(name, query) or contains(code_, query))
+
+
+def test_a_derived_column_is_never_committed() -> None:
+    row = {"id": "s", "name": "西寧創投", "log_index": 4}
+    assert object_body({**row, "search_text": "anything"}) == object_body(row)
+
+
+# ---- through the app ----------------------------------------------------------------
+
+
+async def test_either_script_finds_the_same_subject_on_both_surfaces(
+    client: Client, regulator: dict[str, str], db: asyncpg.Pool
+) -> None:
+    """Today 西宁 found nothing while 西寧 found the firm: now both find it, everywhere."""
+    xn = await firm(client, regulator, "西寧創新投資有限公司", 1)
+    await firm(client, regulator, "青海高原資本管理有限公司", 2)
+    await firm(client, regulator, "ＸＩＮＩＮＧ Capital 有限公司", 3)
+    await record(client, regulator, xn["id"], "寧發改罰〔2026〕7號")
+    for q in ("西宁", "西寧", "西宁创新", "創新投資", "创新投资有限"):
+        assert await found(client, regulator, q) == ["西寧創新投資有限公司"], q
+        assert "西寧創新投資有限公司" in await page(client, q), q
+    for q in ("xining", "ＸＩＮＩＮＧ", "XiNiNg capital", "ｃａｐｉｔａｌ"):
+        assert await found(client, regulator, q) == ["ＸＩＮＩＮＧ Capital 有限公司"], q
+    assert await found(client, regulator, "高原") == ["青海高原資本管理有限公司"]
+    await assert_log_consistent(db)
+
+
+async def test_credit_code_and_its_start_in_any_width_and_case(
+    client: Client, regulator: dict[str, str]
+) -> None:
+    await firm(client, regulator, "西寧甲創投有限公司", 1_100_000)
+    await firm(client, regulator, "西寧乙創投有限公司", 1_200_000)
+    one = code(1_100_000)
+    for q in (one, one.lower(), one[:12].lower(), "".join(chr(ord(c) + 0xFEE0) for c in one[:14])):
+        assert await found(client, regulator, q) == ["西寧甲創投有限公司"], q
+    assert sorted(await found(client, regulator, "91630100ma")) == [
+        "西寧乙創投有限公司", "西寧甲創投有限公司"]
+    assert "西寧甲創投有限公司" not in await page(client, one.lower())  # no public record yet
+
+
+async def test_decision_number_finds_its_subject_and_on_the_page_only_its_item(
+    client: Client, regulator: dict[str, str]
+) -> None:
+    """Regulators find the subject by any record's number. The public page shows the item
+    whose number it is, never the subject's other items: a revoked decision's number must not
+    tell the public whom it was about."""
+    xn = await firm(client, regulator, "西寧丙創投有限公司", 21)
+    await record(client, regulator, xn["id"], "寧發改罰〔2026〕31號")
+    revoked = await record(client, regulator, xn["id"], "寧發改罰〔2026〕42號")
+    response = await client.post(f"/v1/records/{revoked['id']}/revoke", headers=regulator,
+                                 json={"version": 1, "reason": "決定已撤銷"})
+    assert response.status_code == 200, response.text
+    for q in ("宁发改罚〔2026〕31", "〕31號", "2026〕42号"):
+        assert await found(client, regulator, q) == ["西寧丙創投有限公司"], q
+    shown = await page(client, "宁发改罚〔2026〕31号")
+    assert "寧發改罰〔2026〕31號" in shown
+    by_revoked = await page(client, "〔2026〕42")
+    assert "西寧丙創投有限公司" not in by_revoked and "31號" not in by_revoked
+
+
+async def test_percent_and_underscore_are_searched_as_typed(
+    client: Client, regulator: dict[str, str]
+) -> None:
+    await firm(client, regulator, "百分之百_創投有限公司", 31)
+    await firm(client, regulator, "100%資本有限公司", 32)
+    assert await found(client, regulator, "%") == ["100%資本有限公司"]
+    assert await found(client, regulator, "_") == ["百分之百_創投有限公司"]
+    assert await found(client, regulator, "百_創") == ["百分之百_創投有限公司"]
+    assert await found(client, regulator, "百%創") == []
+
+
+async def test_unrelated_text_finds_nothing_and_blank_means_no_filter(
+    client: Client, regulator: dict[str, str]
+) -> None:
+    await firm(client, regulator, "西寧丁創投有限公司", 41)
+    for q in ("北京", "投資管理", "9111", "東寧", "Ｚ", "zq"):
+        assert await found(client, regulator, q) == [], q
+        assert "西寧丁" not in await page(client, q), q
+    assert await found(client, regulator, " \u200b ") == ["西寧丁創投有限公司"]
+
+
+async def test_q_combines_with_kind_name_prefix_and_cursor(
+    client: Client, regulator: dict[str, str]
+) -> None:
+    for n in range(5):
+        await firm(client, regulator, f"西寧第{n}創投有限公司", 50 + n)
+    await firm(client, regulator, "青海西寧創投有限公司", 59)
+    assert len(await found(client, regulator, "西宁")) == 6
+    assert await found(client, regulator, "西宁", name_prefix="青海") == ["青海西寧創投有限公司"]
+    assert await found(client, regulator, "西宁", kind="practitioner") == []
+    first = await client.get("/v1/subjects", headers=regulator, params={"q": "西宁", "limit": "4"})
+    rest = await client.get("/v1/subjects", headers=regulator, params={
+        "q": "西宁", "limit": "4", "cursor": first.json()["next_cursor"]})
+    names = [i["name"] for i in first.json()["items"] + rest.json()["items"]]
+    assert len(names) == len(set(names)) == 6
+
+
+async def test_renames_and_corrections_are_searched_from_their_commit(
+    client: Client, regulator: dict[str, str], db: asyncpg.Pool
+) -> None:
+    xn = await firm(client, regulator, "西寧戊創投有限公司", 61)
+    rec = await record(client, regulator, xn["id"], "寧發改罰〔2026〕61號")
+    renamed = await client.patch(f"/v1/subjects/{xn['id']}", headers=regulator,
+                                 json={"version": 1, "name": "海東己資本有限公司"})
+    assert renamed.status_code == 200, renamed.text
+    assert await found(client, regulator, "海东") == ["海東己資本有限公司"]
+    assert await found(client, regulator, "戊创投") == []
+    assert await found(client, regulator, "〕61号") == ["海東己資本有限公司"]  # records kept
+    corrected = await client.post(f"/v1/records/{rec['id']}/correct", headers=regulator, json={
+        "version": 1, "note": "文號更正", "decision_number": "寧發改罰〔2026〕62號"})
+    assert corrected.status_code == 200, corrected.text
+    assert await found(client, regulator, "〕62号") == ["海東己資本有限公司"]
+    assert await found(client, regulator, "〕61号") == []
+    stored = await db.fetchval("SELECT search_text FROM subjects WHERE id = $1",
+                               uuid.UUID(xn["id"]))
+    assert stored == subject_search_text("海東己資本有限公司", code(61), ["寧發改罰〔2026〕62號"])
+    # The column changed without a leaf, and the log still verifies: it is not audited.
+    await assert_log_consistent(db)
+
+
+async def test_rows_not_yet_folded_are_found_as_typed_then_folded_by_migrate(
+    client: Client, regulator: dict[str, str], db: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows from before the migration (NULL) are still searched, literally; `migrate` folds
+    them (idempotently, queueing index entries for a bulk fill and merging them after), and
+    the log verifies before and after."""
+    monkeypatch.setattr(migrate_module, "_BULK_FILL", 1)
+    xn = await firm(client, regulator, "西寧庚創投有限公司", 71)
+    await record(client, regulator, xn["id"], "寧發改罰〔2026〕71號")
+    await db.execute("UPDATE subjects SET search_text = NULL")
+    await assert_log_consistent(db)
+    assert await found(client, regulator, "西寧庚") == ["西寧庚創投有限公司"]
+    assert await found(client, regulator, code(71)[:10].lower()) == ["西寧庚創投有限公司"]
+    assert "西寧庚創投有限公司" in await page(client, "西寧庚")
+    # Folding, and the records' decision numbers, need the backfill.
+    assert await found(client, regulator, "西宁庚") == []
+    assert await found(client, regulator, "〔2026〕71號") == []
+    async with db.acquire() as conn:
+        assert await migrate(conn) == []
+        assert await run_backfills(conn) == {"subjects.search_text": 0}
+        options = await conn.fetchval(
+            "SELECT reloptions FROM pg_class WHERE oid = 'subjects_search'::regclass")
+        assert options == ["fastupdate=off"]  # the bulk fill's queue is merged and off again
+    assert await found(client, regulator, "西宁庚") == ["西寧庚創投有限公司"]
+    assert "西寧庚創投有限公司" in await page(client, "西宁庚")
+    assert await found(client, regulator, "〔2026〕71号") == ["西寧庚創投有限公司"]
+    stored = await db.fetchval("SELECT search_text FROM subjects WHERE id = $1",
+                               uuid.UUID(xn["id"]))
+    assert stored == subject_search_text("西寧庚創投有限公司", code(71), ["寧發改罰〔2026〕71號"])
+    await assert_log_consistent(db)
+
+
+async def test_a_walked_search_shows_what_a_gathered_one_shows(
+    client: Client, regulator: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The public page reads a rare term's items through its subjects and walks the newest
+    items for a common one: both show the same items, and only those the term names."""
+    one = await firm(client, regulator, "西寧壬創投有限公司", 81)
+    two = await firm(client, regulator, "青海癸資本有限公司", 82)
+    await record(client, regulator, one["id"], "寧發改罰〔2026〕81號")
+    await record(client, regulator, two["id"], "寧發改罰〔2026〕82號")
+    await record(client, regulator, two["id"], "寧發改罰〔2025〕83號")
+    gathered = {q: await page(client, q) for q in ("西宁壬", "〔2026〕8", "〔2025〕")}
+    monkeypatch.setattr(page_module, "_RARE", 0.0)
+    monkeypatch.setattr(page_module, "_COMMON", 0.0)
+    for q, text in gathered.items():
+        walked = await page(client, q)
+        assert re.findall(r"寧發改罰〔\d+〕\d+號", walked) == re.findall(
+            r"寧發改罰〔\d+〕\d+號", text), q
+    assert "〔2026〕82號" not in gathered["〔2025〕"]  # the subject's other item is not named
+    assert "〔2025〕83號" in gathered["〔2025〕"]
+    assert "西寧壬創投有限公司" in gathered["西宁壬"] and "青海" not in gathered["西宁壬"]
+
+
+async def test_a_long_walk_ends_the_page_and_the_link_goes_on(
+    client: Client, regulator: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A walk that looked through its share of items without filling the page ends it there
+    with a link below what it looked through; following the links finds every item once."""
+    old = await firm(client, regulator, "海東子創投有限公司", 91)
+    await record(client, regulator, old["id"], "寧發改罰〔2019〕1號")
+    other = await firm(client, regulator, "玉樹丑資本有限公司", 92)
+    for n in range(6):
+        await record(client, regulator, other["id"], f"寧發改罰〔2026〕{n + 10}號")
+    monkeypatch.setattr(page_module, "_RARE", 0.0)
+    monkeypatch.setattr(page_module, "_COMMON", 0.0)
+    monkeypatch.setattr(page_module, "_LOOK_THROUGH", 2)
+    monkeypatch.setattr(page_module, "PAGE_SIZE", 1)
+    seen: list[str] = []
+    href: str | None = "/public/?q=海东子"
+    pages = 0
+    while href is not None and pages < 20:
+        response = await client.get(href)
+        assert response.status_code == 200, response.text
+        seen += re.findall(r"寧發改罰〔\d+〕\d+號", response.text)
+        link = re.search(r'href="(/public/\?before=\d+&amp;q=[^"]+)" rel="next"', response.text)
+        href = link.group(1).replace("&amp;", "&") if link else None
+        pages += 1
+    assert seen == ["寧發改罰〔2019〕1號"]
+    assert pages > 1  # it did stop early at least once
+
+
+# ---- the index ------------------------------------------------------------------------
+
+_PLACES = ["西宁", "西寧", "青海", "海东", "格尔木", "城东", "大通", "湟中"]
+_WORDS = list("鼎盛华汇金源祥瑞德信泰恒达丰昆仑江河高原宏远聚嘉禾新元启明润通和众博智")
+
+
+async def _many_subjects(conn: asyncpg.Connection, count: int) -> None:
+    now = datetime(2026, 3, 1, tzinfo=UTC)
+    rows = []
+    for i in range(count):
+        name = (f"{_PLACES[i % len(_PLACES)]}{_WORDS[i % len(_WORDS)]}"
+                f"{_WORDS[(i // len(_WORDS)) % len(_WORDS)]}创业投资有限公司")
+        rows.append((uuid.uuid4(), "vc_firm", name, "active", code(100_000 + i), 1, now, "t",
+                     now, "t", 0, subject_search_text(name, code(100_000 + i))))
+    await conn.copy_records_to_table("subjects", records=rows, columns=[
+        "id", "kind", "name", "status", "credit_code", "version", "created_at", "created_by",
+        "updated_at", "updated_by", "log_index", "search_text"])
+    await conn.execute("VACUUM ANALYZE subjects")
+
+
+async def _plan(conn: asyncpg.Connection, q: str) -> str:
+    from registry.search import subject_condition
+
+    condition, params = subject_condition("subjects", 2, q)
+    rows = await conn.fetch(
+        f"EXPLAIN SELECT * FROM subjects WHERE {condition} ORDER BY id LIMIT $1",  # noqa: S608
+        50, *params)
+    return "\n".join(r[0] for r in rows)
+
+
+async def test_the_trigram_index_narrows_two_character_chinese_queries(db: asyncpg.Pool) -> None:
+    indexes = await db.fetch("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'subjects'")
+    defs = {r["indexname"]: r["indexdef"] for r in indexes}
+    assert "gin (search_text gin_trgm_ops)" in defs["subjects_search"]
+    async with db.acquire() as conn:
+        await _many_subjects(conn, 20_000)
+        # One name in 900 has 鼎盛; two characters, both Chinese: the index, not a scan.
+        assert "subjects_search" in await _plan(conn, "鼎盛")
+        assert "subjects_search" in await _plan(conn, "鼎盛創業")
+        assert await conn.fetchval("SELECT show_trgm($1) <> '{}'", search_key("盛"))
+
+
+async def test_the_index_narrows_chinese_under_the_c_locale_too(pg_server: PgServer) -> None:
+    """Under LC_CTYPE=C pg_trgm makes no trigram of a Chinese character; the spelled column
+    does not depend on it."""
+    name = f"t_search_c_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(pg_server.uri)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE template0 ENCODING \'UTF8\''
+                            " LC_COLLATE 'C' LC_CTYPE 'C'")
+    finally:
+        await admin.close()
+    conn = await asyncpg.connect(pg_server.url_for(name))
+    try:
+        await migrate(conn)
+        assert await conn.fetchval("SELECT show_trgm('西宁市') = '{}'")  # what the spelling avoids
+        await _many_subjects(conn, 20_000)
+        assert "subjects_search" in await _plan(conn, "鼎盛")
+        assert await backfill_subject_search(conn) == 0
+    finally:
+        await conn.close()
+        admin = await asyncpg.connect(pg_server.uri)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
+# ---- the migration ----------------------------------------------------------------------
+
+
+def _check_block() -> str:
+    sql = (SCHEMA_DIR / "0013_subject_search.sql").read_text("utf-8")
+    match = re.search(r"^DO \$\$.*?^\$\$;", sql, re.S | re.M)
+    assert match is not None
+    return match.group(0)
+
+
+async def test_without_pg_trgm_the_migration_says_what_to_install(db: asyncpg.Pool) -> None:
+    """The check before CREATE EXTENSION, run against an extension no server has: it stops
+    with the name of the missing extension and the packages that bring it."""
+    block = _check_block()
+    assert "name = 'pg_trgm'" in block
+    await db.execute(block)  # the real server has pg_trgm: the check passes
+    missing = block.replace("name = 'pg_trgm'", "name = 'pg_trgm_not_installed'")
+    with pytest.raises(asyncpg.RaiseError) as refused:
+        await db.execute(missing)
+    assert "no pg_trgm extension" in str(refused.value)
+    hint = refused.value.as_dict().get("hint", "")
+    assert "postgresql-contrib" in hint and "postgresql<major>-contrib" in hint
+    assert "registry migrate" in hint
+
+
+def test_the_backfill_is_tied_to_its_migration() -> None:
+    from registry.db.migrate import BACKFILLS, load_migrations
+
+    names = {m.version: m.name for m in load_migrations()}
+    assert [names[b.after] for b in BACKFILLS] == ["0013_subject_search.sql"]
+    assert Path(SCHEMA_DIR / names[BACKFILLS[0].after]).read_text("utf-8").count("search_text") > 0
