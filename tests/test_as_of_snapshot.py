@@ -15,6 +15,7 @@ from registry.credit.expiry import expire_once
 from registry.credit.history import versions_as_of_sql
 from registry.db.audit import TABLE_OF
 from registry.settings import Settings
+from registry.tlog.leaf import DERIVED_COLUMNS
 from tests.public_helpers import (
     ADULT_ID,
     ADULT_MASKED,
@@ -207,7 +208,10 @@ async def test_versions_as_of_a_moment_are_the_rows_as_they_were(
                 rows = await db.fetch(
                     f"SELECT * FROM {versions_as_of_sql(object_type, '$1')} x ORDER BY id",  # noqa: S608 - fixed names
                     moment)
-            out[object_type] = [dict(r) for r in rows]
+            # Derived columns (the folded search text) are not part of a version: stored
+            # bodies leave them out, so a rebuilt row cannot carry them.
+            out[object_type] = [{k: v for k, v in dict(r).items() if k not in DERIVED_COLUMNS}
+                                for r in rows]
         return out
 
     then = await rows_of(None)

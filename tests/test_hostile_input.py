@@ -312,3 +312,11 @@ async def test_an_affiliation_cannot_end_in_the_year_9999(
               "valid_from": "2020-01-01", "valid_to": "9999-12-31"})
     body = _problem(response, 422, "valid_to")
     assert "50 years" in body["reason"]
+
+
+@pytest.mark.parametrize("query", ["q=a&q=b", "before=5.0", "before=1e3", "limit=5&limit=6"])
+async def test_repeated_or_non_integer_query_values_are_a_400(client: Client, query: str) -> None:
+    """Litestar would read the last value, or 5.0 as 5: the client would never know."""
+    response = await client.get(f"/public/?{query}")
+    body = _problem(response, 400)
+    assert body["field"] in query and body["source"] == "query"

@@ -70,6 +70,37 @@ def json_content_type(header: str | None) -> bool:
     return True
 
 
+_WHOLE_NUMBER: Final = re.compile(r"-?[0-9]+")
+
+
+def _integer_parameters(request: Request[Any, Any, Any]) -> frozenset[str]:
+    """The query names the handler reads as whole numbers (``int`` or ``int | None``)."""
+    names = set()
+    for name, definition in request.route_handler.parsed_fn_signature.parameters.items():
+        if definition.annotation is int or (
+            definition.is_optional and definition.inner_types
+            and all(t.annotation in (int, type(None)) for t in definition.inner_types)
+        ):
+            names.add(name)
+    return frozenset(names)
+
+
+def _refuse_malformed_query(request: Request[Any, Any, Any]) -> None:
+    """No query parameter of this API is a list, and a whole number is written as one:
+    ``?q=a&q=b`` or ``?before=5.0`` were read as the last value or as 5 (Litestar's lax
+    parsing), so a client never learnt that its request was not what it meant."""
+    seen: set[str] = set()
+    integers = _integer_parameters(request)
+    for name, value in request.query_params.multi_items():
+        if name in seen:
+            raise BadRequest(name, "is given more than once", "the parameter once",
+                             source="query")
+        seen.add(name)
+        if name in integers and not _WHOLE_NUMBER.fullmatch(value):
+            raise BadRequest(name, f"{value[:40]!r} is not a whole number",
+                             "digits only, e.g. 42", source="query")
+
+
 def _refuse_control_characters(request: Request[Any, Any, Any]) -> None:
     for name, value in request.query_params.multi_items():
         found = _CONTROL.search(value) or _CONTROL.search(name)
@@ -87,6 +118,7 @@ async def screen_request(request: Request[Any, Any, Any]) -> None:
     handler reads its parameters or body."""
     if request.scope["query_string"]:
         _refuse_control_characters(request)
+        _refuse_malformed_query(request)
     if request.method not in _METHODS_WITH_BODY:
         return
     body = await request.body()
