@@ -369,9 +369,12 @@ def document_number_for(services: Services, row: asyncpg.Record, *, clear: bool)
     )
 
 
+# One kind is compared with ``=`` ($1), so the (kind, id) index walks it in id order;
+# several are an array ($5): PostgreSQL plans ``kind = ANY`` as a filter on the walk
+# through every id, even for an array of one.
 _LISTED = (
-    "($1::text IS NULL OR kind = $1) AND ($2::text IS NULL OR name LIKE $2 || '%')"
-    " AND ($3::uuid IS NULL OR id > $3)"
+    "($1::text IS NULL OR kind = $1) AND ($5::text[] IS NULL OR kind = ANY($5))"
+    " AND ($2::text IS NULL OR name LIKE $2 || '%') AND ($3::uuid IS NULL OR id > $3)"
 )
 # A search first looks through the next subjects in id order, twenty for each one a page
 # holds (at least _LOOK_FIRST): a term of one subject in twenty or more fills the page
@@ -388,29 +391,31 @@ _LOOK_AT_MOST = 20_000
 async def list_subjects(
     services: Services,
     *,
-    kind: str | None,
+    kind: str | tuple[str, ...] | None,
     name_prefix: str | None,
     after: uuid.UUID | None,
     limit: int,
     q: str | None = None,
 ) -> list[asyncpg.Record]:
-    """Subjects in id order after ``after``: of ``kind``, whose name starts with
-    ``name_prefix`` (as typed), and that ``q`` finds (registry/search.py: anywhere in the
-    name, credit code or a decision number of one of its records; either script, full- or
-    half-width, any case)."""
+    """Subjects in id order after ``after``: of ``kind`` (one, or any of several), whose
+    name starts with ``name_prefix`` (as typed), and that ``q`` finds (registry/search.py:
+    anywhere in the name, credit code or a decision number of one of its records; either
+    script, full- or half-width, any case)."""
     # Names are stored in NFC (registry/text.py), so the prefix is compared in NFC too.
     prefix = clean_query(name_prefix, "name_prefix")
     query = clean_query(q, "q")
-    args = (kind, None if prefix is None else like_literal(prefix), after, limit)
+    kinds = (kind,) if isinstance(kind, str) else kind
+    one, several = (kinds[0], None) if kinds and len(kinds) == 1 else (None, kinds)
+    args = (one, None if prefix is None else like_literal(prefix), after, limit, several)
     rows: list[asyncpg.Record]
     if query is None:
         rows = await services.pool.fetch(
             f"SELECT * FROM subjects WHERE {_LISTED} ORDER BY id LIMIT $4", *args  # noqa: S608 - fixed text
         )
         return rows
-    search, params = subject_condition("subjects", 6, query)
+    search, params = subject_condition("subjects", 7, query)
     looked_through = (
-        f"SELECT * FROM (SELECT * FROM subjects WHERE {_LISTED} ORDER BY id LIMIT $5)"  # noqa: S608 - fixed text
+        f"SELECT * FROM (SELECT * FROM subjects WHERE {_LISTED} ORDER BY id LIMIT $6)"  # noqa: S608 - fixed text
         f" AS subjects WHERE {search} ORDER BY id LIMIT $4"
     )
     # Fewer than three letters and digits make no trigram (the index would read all of
@@ -424,7 +429,7 @@ async def list_subjects(
         rows = await services.pool.fetch(looked_through, *args, wider, *params)
         if len(rows) == limit:
             return rows
-    search, params = subject_condition("subjects", 5, query)
+    search, params = subject_condition("subjects", 6, query)
     rows = await services.pool.fetch(
         f"WITH found AS MATERIALIZED (SELECT id FROM subjects WHERE {_LISTED} AND {search})"  # noqa: S608 - fixed text
         " SELECT subjects.* FROM (SELECT id FROM found ORDER BY id LIMIT $4) AS page"

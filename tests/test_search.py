@@ -24,6 +24,7 @@ from litestar.testing import AsyncTestClient
 
 from registry.db import migrate as migrate_module
 from registry.db.migrate import SCHEMA_DIR, backfill_subject_search, migrate, run_backfills
+from registry.domain.disclosure import LISTINGS, RECORDS, Publication
 from registry.identifiers import uscc_check_character
 from registry.publish import page as page_module
 from registry.search import (
@@ -434,3 +435,35 @@ def test_the_backfill_is_tied_to_its_migration() -> None:
     names = {m.version: m.name for m in load_migrations()}
     assert [names[b.after] for b in BACKFILLS] == ["0013_subject_search.sql"]
     assert Path(SCHEMA_DIR / names[BACKFILLS[0].after]).read_text("utf-8").count("search_text") > 0
+
+
+# The partial indexes of the public search (schema/0015) and the rule they serve.
+_PUBLIC_SEARCH_INDEXES = [
+    ("credit_records_public_by_subject", RECORDS),
+    ("credit_records_public_by_log_index", RECORDS),
+    ("blacklist_listed_by_subject", LISTINGS),
+]
+
+
+@pytest.mark.parametrize(("index", "rule"), _PUBLIC_SEARCH_INDEXES)
+async def test_public_search_indexes_cover_exactly_the_disclosed_items(
+    db: asyncpg.Pool, index: str, rule: Publication
+) -> None:
+    """Each index's predicate is the disclosure rule's state part as PostgreSQL reads it:
+    if the rule changed and the index did not, the search would fall back to reading
+    every item (or, with a weaker predicate, the index would hold items it never needs)."""
+    async with db.acquire() as conn:
+        transaction = conn.transaction()
+        await transaction.start()
+        try:
+            await conn.execute(
+                f"CREATE INDEX rule_as_stated ON {rule.table} (id) WHERE {rule.disclosed_sql()}"
+            )
+            predicates = await conn.fetch(
+                "SELECT c.relname, pg_get_expr(i.indpred, i.indrelid) AS predicate"
+                " FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+                " WHERE c.relname = ANY($1)", [index, "rule_as_stated"])
+        finally:
+            await transaction.rollback()  # the stated rule's index was only for comparing
+    found = {r["relname"]: r["predicate"] for r in predicates}
+    assert found[index] == found["rule_as_stated"]

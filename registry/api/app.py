@@ -24,6 +24,8 @@ from registry.api.openapi import (
     state_query_text_rule,
 )
 from registry.api.problems import EXCEPTION_HANDLERS
+from registry.api.public import PAGE_SECURITY
+from registry.api.public_errors import unknown_pages_in_html
 from registry.api.subjects import AffiliationController, SubjectController
 from registry.bootstrap import close_services, open_services
 from registry.clock import Clock
@@ -98,7 +100,9 @@ def create_app(
             "services": Provide(_provide_services, sync_to_thread=False),
             "principal": Provide(provide_principal, sync_to_thread=False),
         },
-        exception_handlers=EXCEPTION_HANDLERS,
+        # A browser's unknown page under /public/ gets the Chinese 404 page, not JSON
+        # (api/public_errors.py); the routes' own refusals are their handlers' business.
+        exception_handlers=unknown_pages_in_html(EXCEPTION_HANDLERS, PAGE_SECURITY),
         # Before any body is decoded: a body that is not JSON is a 415, nesting that would
         # overflow the decoder a 400 (api/body_guard.py).
         before_request=screen_request,

@@ -20,7 +20,7 @@ from registry.api.credit_schemas import (
     Withdrawal,
     view,
 )
-from registry.api.openapi import problem_responses
+from registry.api.openapi import enum_query, problem_responses
 from registry.credit import blacklist
 from registry.credit.common import decode_cursor, encode_cursor, fetch
 from registry.db.writes import Written
@@ -57,7 +57,9 @@ class BlacklistController(Controller):
     async def list_entries(
         self,
         services: Services,
-        wanted: Annotated[str | None, Parameter(query="state", description=", ".join(blacklist.STATES))] = None,
+        wanted: Annotated[
+            str | None, enum_query(blacklist.STATES, "the entries' current state", query="state")
+        ] = None,
         subject_id: uuid.UUID | None = None,
         cursor: Annotated[str | None, Parameter(max_length=200)] = None,
         limit: Annotated[int, Parameter(ge=1, le=500)] = 50,

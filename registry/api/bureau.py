@@ -1,7 +1,9 @@
-"""Credit-bureau routes (profiles, bulk lookup, change feed) and the regulators' view of them.
+"""Credit-bureau routes (profiles, bulk lookup, organisations by name, change feed) and the
+regulators' view of them.
 
 Thin: parse, check the purpose, call ``registry.bureau``, record accesses, shape.
-Personal data never travels in a URL: practitioners are looked up by POST body.
+Personal data never travels in a URL: practitioners are looked up by POST body, and never
+found by name (the name lookup lists organisations only).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from litestar.status_codes import HTTP_200_OK
 from litestar.types import Receive, Scope, Send
 from msgspec import Meta, Struct
 
+from registry import subjects
 from registry.api.auth import BEARER, requires
 from registry.api.openapi import problem_responses
 from registry.api.schemas import DocumentNumber, DocumentTypeName
@@ -29,6 +32,7 @@ from registry.credit.common import decode_cursor, encode_cursor
 from registry.domain.policy import Policy
 from registry.errors import InvalidInput, NotFound
 from registry.services import Services
+from registry.text import clean_query
 from registry.tokens import Principal
 
 BULK_MAX = 1000
@@ -215,6 +219,22 @@ class AccessPage(Struct, kw_only=True):
     next_cursor: str | None
 
 
+class OrganisationMatch(Struct, kw_only=True):
+    """An organisation a name lookup found, and where its profile is."""
+
+    credit_code: str
+    name: str
+    kind: Annotated[str, Meta(description=" or ".join(subjects.ORGANISATION_KINDS))]
+    profile: Annotated[
+        str, Meta(description="Path of its profile: /v1/bureau/profiles/{credit_code}")
+    ]
+
+
+class OrganisationPage(Struct, kw_only=True):
+    items: list[OrganisationMatch]
+    next_cursor: str | None
+
+
 _ENCODER = msgspec.json.Encoder()
 
 
@@ -257,6 +277,10 @@ def _documented(kind: Any, *statuses: int) -> dict[int, ResponseSpec]:
     }
 
 
+# The profile route's name: a name lookup links each organisation to its profile with it.
+_PROFILE_ROUTE = "bureau_profile"
+
+
 def _one(answer: profiles.Answer, what: str) -> JsonBody:
     if answer.status == "invalid" and answer.error is not None:
         raise answer.error
@@ -273,6 +297,7 @@ class BureauController(Controller):
 
     @get(
         "/profiles/{credit_code:str}",
+        name=_PROFILE_ROUTE,
         responses=_documented(BureauProfile, 401, 403, 404, 422, 429),
         summary="Profile of an organisation by unified social credit code",
         description=(
@@ -286,6 +311,62 @@ class BureauController(Controller):
             _services(request), [profiles.Identifier(credit_code=credit_code)]
         )
         return _one(answer, "subject with this credit code")
+
+    @get(
+        "/subjects",
+        responses=problem_responses(400, 401, 403, 422, 429),
+        summary="Find organisations by name, credit code or decision number (keyset pagination)",
+        description=(
+            "The regulators' search (`GET /v1/subjects?q=`): `q` finds any part of the name, of "
+            "the credit code (so its start) or of a decision number of one of the subject's "
+            "records, in Simplified or Traditional characters, full- or half-width, any case "
+            "(西宁 finds 西寧); `%` and `_` are searched as typed. Only organisations "
+            f"({', '.join(subjects.ORGANISATION_KINDS)}) are listed, each with the path of its "
+            "profile; a search reaches no person, so it is not recorded as an access. "
+            "Practitioners are people and are never found by name: a bureau reaches a person "
+            "only by document (`POST /v1/bureau/profiles/lookup`), keyed, with a stated "
+            "purpose, and recorded. Start without `cursor`, then pass `next_cursor` until it "
+            "is null."
+        ),
+    )
+    async def find_organisations(
+        self,
+        request: Request[Any, Any, Any],
+        q: Annotated[
+            str,
+            Parameter(
+                max_length=200,
+                description="part of the name, credit code or a record's decision number "
+                "(either script, full- or half-width, any case)",
+            ),
+        ],
+        cursor: Annotated[
+            str | None, Parameter(description="next_cursor of the previous page", max_length=200)
+        ] = None,
+        limit: Annotated[int, Parameter(ge=1, le=500)] = 50,
+    ) -> OrganisationPage:
+        # Required, and searching for something: a blank term would list every organisation.
+        if clean_query(q, "q") is None:
+            raise InvalidInput("q", "holds no visible character",
+                               "part of a name, credit code or decision number")
+        after = decode_cursor(cursor, (uuid.UUID,))[0] if cursor else None
+        rows = await subjects.list_subjects(
+            _services(request), kind=subjects.ORGANISATION_KINDS, name_prefix=None, q=q,
+            after=after, limit=limit,
+        )
+        # Every organisation has a credit code (a CHECK of the subjects table), so every
+        # one listed has a profile to link to.
+        items = [
+            OrganisationMatch(
+                credit_code=r["credit_code"],
+                name=r["name"],
+                kind=r["kind"],
+                profile=request.app.route_reverse(_PROFILE_ROUTE, credit_code=r["credit_code"]),
+            )
+            for r in rows
+        ]
+        next_cursor = encode_cursor(rows[-1]["id"]) if len(rows) == limit else None
+        return OrganisationPage(items=items, next_cursor=next_cursor)
 
     @post(
         "/profiles/lookup",

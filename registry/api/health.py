@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Response, get
+from litestar.openapi.datastructures import ResponseSpec
 from msgspec import Struct
 
 from registry.db.migrate import pending_migrations
@@ -25,6 +26,11 @@ async def healthz() -> Health:
     "/readyz",
     tags=["health"],
     summary="Database reachable, migrations applied, log key loaded",
+    description="200 when every check is `ok`; otherwise 503 with Retry-After and the checks "
+    "that failed (a migration pending, the database unreachable, no log key).",
+    # Documented, so that clients (and the fuzzer) know the not-ready answer is part of
+    # the contract: it was answered during a deployment's migration and was undocumented.
+    responses={503: ResponseSpec(data_container=Health, description="Not ready")},
     cache=False,
 )
 async def readyz(services: Services) -> Response[Any]:

@@ -27,11 +27,13 @@ from registry.api.credit_schemas import (
     RepairPage,
     view,
 )
-from registry.api.openapi import problem_responses
+from registry.api.openapi import enum_query, problem_responses
 from registry.credit import objections, repairs
 from registry.credit.common import decode_cursor, encode_cursor, fetch
 from registry.credit.objections import ObjectionWrite
 from registry.domain.disclosure import mask_free_text
+from registry.domain.objections import OBJECTION_STATES
+from registry.domain.repair import REPAIR_STATES
 from registry.errors import InvalidInput, NotFound
 from registry.services import Receipt, Services
 from registry.tokens import Principal
@@ -110,14 +112,16 @@ class ObjectionController(Controller):
     async def list_objections(
         self,
         services: Services,
-        wanted: Annotated[str | None, Parameter(query="state", description="filed, upheld or rejected")] = None,
+        wanted: Annotated[str | None, enum_query(
+            OBJECTION_STATES, "the objections' state (filed: awaiting a decision)", query="state"
+        )] = None,
         overdue: Annotated[bool, Parameter(description="still filed after answer_due")] = False,
         subject_id: uuid.UUID | None = None,
         cursor: Annotated[str | None, Parameter(max_length=200)] = None,
         limit: Annotated[int, Parameter(ge=1, le=500)] = 50,
     ) -> ObjectionPage:
-        if wanted is not None and wanted not in ("filed", "upheld", "rejected"):
-            raise InvalidInput("state", f"unknown state {wanted!r}", "filed, upheld, rejected")
+        if wanted is not None and wanted not in OBJECTION_STATES:
+            raise InvalidInput("state", f"unknown state {wanted!r}", ", ".join(OBJECTION_STATES))
         after = decode_cursor(cursor, (uuid.UUID,))[0] if cursor else None
         rows = await objections.list_objections(services, state=wanted, overdue=overdue,
                                                 subject_id=subject_id, after=after, limit=limit)
@@ -167,13 +171,15 @@ class RepairController(Controller):
     async def list_repairs(
         self,
         services: Services,
-        wanted: Annotated[str | None, Parameter(query="state", description="applied, approved or rejected")] = None,
+        wanted: Annotated[str | None, enum_query(
+            REPAIR_STATES, "the applications' state (applied: awaiting a decision)", query="state"
+        )] = None,
         subject_id: uuid.UUID | None = None,
         cursor: Annotated[str | None, Parameter(max_length=200)] = None,
         limit: Annotated[int, Parameter(ge=1, le=500)] = 50,
     ) -> RepairPage:
-        if wanted is not None and wanted not in ("applied", "approved", "rejected"):
-            raise InvalidInput("state", f"unknown state {wanted!r}", "applied, approved, rejected")
+        if wanted is not None and wanted not in REPAIR_STATES:
+            raise InvalidInput("state", f"unknown state {wanted!r}", ", ".join(REPAIR_STATES))
         after = decode_cursor(cursor, (uuid.UUID,))[0] if cursor else None
         rows = await repairs.list_repairs(services, state=wanted, subject_id=subject_id,
                                           after=after, limit=limit)

@@ -7,18 +7,28 @@ No token: these are the anonymous audience. Everything shown goes through
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import date, datetime
 from email.utils import parsedate_to_datetime
 from typing import Annotated, Any, Final
 
 from litestar import Request, Response, Router, get
 from litestar.openapi import ResponseSpec
+from litestar.openapi.spec import (
+    OpenAPIMediaType,
+    OpenAPIResponse,
+    OpenAPIType,
+    Operation,
+    Schema,
+)
 from litestar.params import Parameter
 from litestar.response import Stream
 from litestar.types import ControllerRouterHandler
 from msgspec import Struct
 
 from registry.api.openapi import problem_responses
+from registry.api.problems import PROBLEM_JSON
+from registry.api.public_errors import html_exception_handlers
 from registry.clock import today
 from registry.errors import NotFound
 from registry.publish import exports, feed, labels, page
@@ -149,6 +159,23 @@ PAGE_SECURITY: Final = {
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",
 }
+# A page's refusal is a page in Chinese for a browser, problem JSON for anyone else
+# (api/public_errors.py); the feeds and exports keep the app's plain handlers.
+PAGE_ERRORS: Final = html_exception_handlers(PAGE_SECURITY)
+
+
+@dataclass
+class PageOperation(Operation):
+    """A page's OpenAPI operation: each documented problem answer may also be the page
+    (``text/html``) that a browser gets, so clients and fuzzers expect either."""
+
+    def __post_init__(self) -> None:
+        for response in (self.responses or {}).values():
+            if isinstance(response, OpenAPIResponse) and PROBLEM_JSON in (response.content or {}):
+                response.content = {**(response.content or {}),
+                                    HTML: OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING))}
+                response.description += (
+                    "; a browser (Accept: text/html) gets a page in Simplified Chinese")
 
 
 def _html(body: str, status: int = 200) -> Response[str]:
@@ -175,7 +202,8 @@ Query = Annotated[str | None, Parameter(
 
 
 @get("/", summary="Public page: search, newest penalties", media_type=HTML,
-     responses=problem_responses(400))
+     responses=problem_responses(400), exception_handlers=PAGE_ERRORS,
+     operation_class=PageOperation)
 async def home(services: Services, q: Query = None, before: Before = None) -> Response[str]:
     q = clean_query(q, "q")
     day = today(services.clock)
@@ -187,7 +215,8 @@ async def home(services: Services, q: Query = None, before: Before = None) -> Re
 
 
 @get("/penalties", summary="Public page: current penalties", media_type=HTML,
-     responses=problem_responses(400))
+     responses=problem_responses(400), exception_handlers=PAGE_ERRORS,
+     operation_class=PageOperation)
 async def penalties(services: Services, before: Before = None) -> Response[str]:
     items, next_before = await page.list_page(
         services, today(services.clock), what="penalties", q=None, before=before)
@@ -196,7 +225,8 @@ async def penalties(services: Services, before: Before = None) -> Response[str]:
 
 
 @get("/blacklist", summary="Public page: the serious-dishonesty list", media_type=HTML,
-     responses=problem_responses(400))
+     responses=problem_responses(400), exception_handlers=PAGE_ERRORS,
+     operation_class=PageOperation)
 async def blacklist(services: Services, before: Before = None) -> Response[str]:
     items, next_before = await page.list_page(
         services, today(services.clock), what="blacklist", q=None, before=before)
@@ -213,13 +243,15 @@ async def _detail(services: Services, what: str, item_id: uuid.UUID) -> Response
 
 
 @get("/records/{item_id:uuid}", summary="Public page: one record", media_type=HTML,
-     responses=problem_responses(404))
+     responses=problem_responses(404), exception_handlers=PAGE_ERRORS,
+     operation_class=PageOperation)
 async def record_detail(services: Services, item_id: uuid.UUID) -> Response[str]:
     return await _detail(services, "record", item_id)
 
 
 @get("/blacklist/{item_id:uuid}", summary="Public page: one listing", media_type=HTML,
-     responses=problem_responses(404))
+     responses=problem_responses(404), exception_handlers=PAGE_ERRORS,
+     operation_class=PageOperation)
 async def listing_detail(services: Services, item_id: uuid.UUID) -> Response[str]:
     return await _detail(services, "listing", item_id)
 

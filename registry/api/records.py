@@ -22,15 +22,19 @@ from registry.api.credit_schemas import (
     Revocation,
     credit_record,
 )
-from registry.api.openapi import problem_responses
+from registry.api.openapi import enum_query, problem_responses
 from registry.clock import today
 from registry.credit import history, idempotency, records
 from registry.credit.common import decode_cursor, encode_cursor
 from registry.db.types import Conn
+from registry.domain.publicity import Grade
 from registry.errors import InvalidInput
 from registry.services import Services
 from registry.tlog.leaf import decode_leaf
 from registry.tokens import Principal
+
+# The grades a listing filters by: every one the domain defines, in its order.
+GRADES = tuple(grade.value for grade in Grade)
 
 
 class RecordController(Controller):
@@ -99,15 +103,17 @@ class RecordController(Controller):
         services: Services,
         subject_id: uuid.UUID | None = None,
         authority_code: Annotated[str | None, Parameter(max_length=40)] = None,
-        grade: Annotated[str | None, Parameter(description="minor, general or serious")] = None,
-        status: Annotated[str | None, Parameter(description=", ".join(records.STATUSES))] = None,
+        grade: Annotated[str | None, enum_query(GRADES, "the records' dishonesty grade")] = None,
+        status: Annotated[
+            str | None, enum_query(records.STATUSES, "the records' status as stored")
+        ] = None,
         date_from: Annotated[date | None, Parameter(description="decision date from")] = None,
         date_to: Annotated[date | None, Parameter(description="decision date to")] = None,
         cursor: Annotated[str | None, Parameter(max_length=200)] = None,
         limit: Annotated[int, Parameter(ge=1, le=500)] = 50,
     ) -> RecordPage:
-        if grade is not None and grade not in ("minor", "general", "serious"):
-            raise InvalidInput("grade", f"unknown grade {grade!r}", "minor, general, serious")
+        if grade is not None and grade not in GRADES:
+            raise InvalidInput("grade", f"unknown grade {grade!r}", ", ".join(GRADES))
         if status is not None and status not in records.STATUSES:
             raise InvalidInput("status", f"unknown status {status!r}", ", ".join(records.STATUSES))
         after = decode_cursor(cursor, (date, uuid.UUID)) if cursor else None

@@ -15,7 +15,7 @@ from msgspec import Meta, Struct
 
 from registry import subjects
 from registry.api.auth import BEARER, requires
-from registry.api.openapi import problem_responses
+from registry.api.openapi import enum_query, problem_responses
 from registry.api.schemas import (
     Code,
     DocumentNumber,
@@ -332,9 +332,7 @@ class SubjectController(Controller):
         self,
         services: Services,
         principal: Principal,
-        kind: Annotated[
-            str | None, Parameter(description="vc_firm, vc_manager or practitioner")
-        ] = None,
+        kind: Annotated[str | None, enum_query(subjects.KINDS, "the kind of subject")] = None,
         name_prefix: Annotated[str | None, Parameter(max_length=200)] = None,
         q: Annotated[
             str | None,

@@ -248,12 +248,18 @@ class Publication:
         state = f"{a}{self.state} = {values}" if len(states) == 1 else f"{a}{self.state} IN ({values})"
         return f"{state} AND {a}{self.flag}" if self.flag else state
 
+    def disclosed_sql(self, alias: str = "") -> str:
+        """In the disclosed state (and flagged published): the part of ``shown_sql`` that
+        does not depend on the day, and the predicate of the partial indexes that serve
+        the public search (schema/0015)."""
+        return self._in_state(f"{alias}." if alias else "", (self.disclosed,))
+
     def shown_sql(self, day: str = "$1", alias: str = "") -> str:
         """In publication on ``day``."""
         a = f"{alias}." if alias else ""
         # Each ``IS NOT NULL`` keeps the condition two-valued where a day may be NULL.
         return (
-            f"{self._in_state(a, (self.disclosed,))} AND {a}{self.start} IS NOT NULL"
+            f"{self.disclosed_sql(alias)} AND {a}{self.start} IS NOT NULL"
             f" AND {a}{self.start} <= {day} AND ({a}{self.end} IS NULL OR {day} < {a}{self.end})"
         )
 

@@ -37,6 +37,10 @@ class ObjectionState(StrEnum):
     rejected = "rejected"
 
 
+# Every state by name, in the order above: what a listing's ``state`` filter accepts.
+OBJECTION_STATES: Final = tuple(state.value for state in ObjectionState)
+
+
 class ObjectionFiler(StrEnum):
     subject = "subject"  # the subject itself
     bureau = "bureau"  # a credit bureau on the subject's behalf

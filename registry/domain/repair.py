@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from datetime import date
 from enum import StrEnum
+from typing import Final
 
 import msgspec
 
@@ -32,6 +33,10 @@ class RepairState(StrEnum):
     applied = "applied"
     approved = "approved"
     rejected = "rejected"
+
+
+# Every state by name, in the order above: what a listing's ``state`` filter accepts.
+REPAIR_STATES: Final = tuple(state.value for state in RepairState)
 
 
 class RepairApplication(msgspec.Struct, frozen=True, kw_only=True):

@@ -151,13 +151,60 @@ LISTING_COLUMNS: Final = (
 )
 
 
+# --- Error pages --------------------------------------------------------------------
+
+# What a refused page request tells people, per status: a heading and an explanation.
+# Never the problem's English detail: it may name internals, and the public reads Chinese.
+ERROR_PAGE_TEXTS: Final[Mapping[int, tuple[str, str]]] = MappingProxyType({
+    400: ("查询条件有误", "请检查链接或搜索内容后重试。"),
+    404: ("未找到该公示信息", "该信息可能已过公示期、已被撤销或从未公示。"),
+    405: ("不支持该访问方式", "公示页面只能浏览，请通过页面上的链接或搜索框访问。"),
+    413: ("请求内容过大", "请缩短内容后重试。"),
+    # A query the search refuses (registry/text.py): to a reader, the same as a 400.
+    422: ("查询条件有误", "请检查链接或搜索内容后重试。"),
+    429: ("访问过于频繁", "请稍后再试。"),
+    500: ("系统出错", "系统暂时无法处理该请求，请稍后再试。"),
+    503: ("服务暂时不可用", "服务暂时不可用，请稍后再试。"),
+})
+# Any other refusal: a 4xx without its own text above (5xx ones read as a 500).
+REQUEST_REFUSED: Final = ("无法处理该请求", "请检查链接后重试。")
+# The query parameters of the pages, as a reader knows them; another parameter is
+# named by its code.
+QUERY_PARAMETER_NAMES: Final[Mapping[str, str]] = MappingProxyType({
+    "q": "搜索内容",
+    "before": "翻页位置",
+    "query": "查询参数",  # a parameter whose name itself is refused (api/body_guard.py)
+})
+BACK_HOME: Final = "返回首页"
+ERROR_CODE: Final = "错误代码"
+
+
+def bad_query_explanation(field: str) -> str:
+    """What a page says of a refused query parameter ``field``: its name, never its value."""
+    return f"「{QUERY_PARAMETER_NAMES.get(field, field)}」的内容无法识别，请检查后重试。"
+
+
+def error_page_texts(status: int, field: str | None = None) -> tuple[str, str]:
+    """(heading, explanation) of the page answering ``status``; a 400 or 422 about a query
+    parameter ``field`` names it."""
+    if status >= 500:
+        status = status if status in ERROR_PAGE_TEXTS else 500
+    heading, explanation = ERROR_PAGE_TEXTS.get(status, REQUEST_REFUSED)
+    if status in (400, 422) and field:
+        explanation = bad_query_explanation(field)
+    return heading, explanation
+
+
 def all_labels() -> list[str]:
     """Every label above, for the tests that scan them."""
     found: list[str] = [SITE_NAME, SITE_TITLE, OBJECTION_MARK, LATEST_PENALTIES, PENALTIES,
                         BLACKLIST, BLACKLIST_HEADING, CREDIT_RECORD, WITHDRAWN,
-                        search_heading("")]
+                        search_heading(""), *REQUEST_REFUSED, BACK_HOME, ERROR_CODE,
+                        bad_query_explanation("")]
     for names in (PENALTY_TYPE_NAMES, SUBJECT_CATEGORY_NAMES, RECORD_KIND_NAMES, GRADE_NAMES,
-                  DOCUMENT_TYPE_NAMES, WITHDRAWAL_REASON_NAMES, OBJECT_TYPE_NAMES):
+                  DOCUMENT_TYPE_NAMES, WITHDRAWAL_REASON_NAMES, OBJECT_TYPE_NAMES,
+                  QUERY_PARAMETER_NAMES):
         found += names.values()
     found += [name for _, name in PENALTY_COLUMNS + LISTING_COLUMNS]
+    found += [text for texts in ERROR_PAGE_TEXTS.values() for text in texts]
     return found

@@ -102,6 +102,11 @@ _COMMON: Final = 0.03
 # a term of very many subjects whose items all lie far back (an early year in the decision
 # numbers) would otherwise walk every later item.
 _LOOK_THROUGH: Final = 4000
+# A term between _RARE and _COMMON that the index can gather for first walks only this
+# many items, to see whether its items lie among the newest at all: an old decision
+# number's do not, and a full first window (thousands) before gathering was the slowest
+# search of the benchmark. One in a hundred subjects still puts a few items in it.
+_PROBE: Final = 600
 # The search's two lists: kind, table, alias, public rule (the joins of RECORDS_FROM and
 # LISTINGS_FROM).
 _SEARCHED: Final = (
@@ -142,26 +147,33 @@ def _gathered(table: str, a: str, public: str, condition: str) -> str:
     )
 
 
-def _walked(table: str, a: str, public: str, condition: str) -> str:
+def _walked(table: str, a: str, public: str, condition: str, keep: str) -> str:
     """The window of the newest ``$3`` public items below ``$2`` on day ``$1`` (its lowest
-    log index and its size, on every row), and those of its items whose subject
-    ``condition`` finds (none: one row of NULLs), newest first. Read once, small columns
+    log index and its size, on every row), and the newest ``keep`` of its items whose
+    subject ``condition`` finds (none: one row of NULLs), newest first, with how many
+    items of the window lie at or above the last of them (``through_kept``: where the
+    window was looked through to when ``keep`` cut it short). Read once, small columns
     first; each subject looked up by its id and only the items kept read whole (LATERAL
     with OFFSET 0, each a nested loop: the planner would rather collect the subjects
     through the trigram index, which for a term of digits is most of them, and the items
-    by reading the whole table)."""
+    by reading the whole table). A term common among the newest items (the digits of
+    this year's decision numbers) keeps a page's worth of a window of hundreds: reading
+    all of them whole was most of its time."""
     return (
         f"WITH newest AS MATERIALIZED (SELECT {a}.id, {a}.log_index, {a}.subject_id"  # noqa: S608 - fixed text
         f" FROM {table} {a} WHERE {public} AND {a}.log_index < $2"
         f" ORDER BY {a}.log_index DESC LIMIT $3),"
-        " kept AS MATERIALIZED (SELECT newest.id AS kept_id, theirs.* FROM newest"
+        " kept AS MATERIALIZED (SELECT newest.id AS kept_id, newest.log_index AS kept_index,"
+        " theirs.* FROM newest"
         f" CROSS JOIN LATERAL (SELECT {SUBJECT_COLUMNS} FROM subjects s"
-        f" WHERE s.id = newest.subject_id AND {condition} OFFSET 0) AS theirs)"
-        " SELECT edge.lowest, edge.items, found.* FROM (SELECT min(log_index) AS lowest,"
-        " count(*) AS items FROM newest) AS edge LEFT JOIN LATERAL (SELECT"
-        f" {a}.*, kept.* FROM kept CROSS JOIN LATERAL (SELECT * FROM {table} {a}"
-        f" WHERE {a}.id = kept.kept_id OFFSET 0) AS {a} ORDER BY {a}.log_index DESC)"
-        " AS found ON true"
+        f" WHERE s.id = newest.subject_id AND {condition} OFFSET 0) AS theirs"
+        f" ORDER BY newest.log_index DESC LIMIT {keep})"
+        " SELECT edge.lowest, edge.items, edge.through_kept, found.* FROM (SELECT"
+        " min(log_index) AS lowest, count(*) AS items, count(*) FILTER (WHERE log_index >="
+        " (SELECT min(kept_index) FROM kept)) AS through_kept FROM newest) AS edge"
+        f" LEFT JOIN LATERAL (SELECT {a}.*, kept.* FROM kept CROSS JOIN LATERAL"
+        f" (SELECT * FROM {table} {a} WHERE {a}.id = kept.kept_id OFFSET 0) AS {a}"
+        f" ORDER BY {a}.log_index DESC) AS found ON true"
     )
 
 
@@ -199,19 +211,28 @@ async def _search_condition(
         # Room for items the search then drops (named by their subject's other numbers).
         size = 3 * PAGE_SIZE if gather else min(
             _LOOK_THROUGH, max(5 * PAGE_SIZE, int(1.5 * PAGE_SIZE / max(share, 1 / _SAMPLE))))
+        if not gather and indexed and share < _COMMON:
+            size = min(size, _PROBE)
         below, looked = bound, 0
         found: list[asyncpg.Record] = []
         while True:
+            seen = size  # how many items this step looked through
             if gather:
                 batch = await services.pool.fetch(
                     _gathered(table, a, public, condition), day, below, size, *params)
                 lowest = batch[-1]["log_index"] if batch else None
                 full = len(batch) == size
             else:
+                # Twice what the page still needs: items the search then drops are few.
+                keep = 2 * (PAGE_SIZE - len(found))
                 walked = await services.pool.fetch(
-                    _walked(table, a, public, condition), day, below, size, *params)
+                    _walked(table, a, public, condition, f"${4 + len(params)}"),
+                    day, below, size, *params, keep)
                 lowest, full = walked[0]["lowest"], walked[0]["items"] == size
                 batch = [row for row in walked if row["id"] is not None]
+                if len(batch) == keep:  # looked through only down to the last one kept
+                    lowest, full = batch[-1]["log_index"], True
+                    seen = walked[0]["through_kept"]
             for row in batch:
                 if _found(names, kind, row):
                     found.append(row)
@@ -223,7 +244,7 @@ async def _search_condition(
                     and len(found) < share * size / 4):
                 gather, below, size, found = True, bound, 3 * PAGE_SIZE, []
                 continue
-            below, looked = lowest, looked + size
+            below, looked = lowest, looked + seen
             if looked >= _LOOK_THROUGH:  # looked through the items down to ``below``
                 looked_to = below if looked_to is None else max(looked_to, below)
                 break
