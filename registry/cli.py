@@ -14,6 +14,7 @@ import sys
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import replace
+from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import asyncpg
@@ -419,6 +420,130 @@ def cmd_expire(_: argparse.Namespace) -> int:
     return _run(work())
 
 
+# ---- import ----------------------------------------------------------------------
+
+
+class _ImportBar:
+    """rows done of the file's rows, rows per second and the time left, on stderr."""
+
+    def __init__(self) -> None:
+        import time
+
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        self._clock = time.monotonic
+        self._started = self._clock()
+        self._bar = Progress(
+            TextColumn("importing"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]} rows/s"), TimeRemainingColumn(),
+            console=Console(stderr=True),
+        )
+        self._task: Any = None
+
+    def update(self, done: int, total: int | None) -> None:
+        if self._task is None:
+            self._bar.start()
+            self._task = self._bar.add_task("import", total=total, rate="-")
+        rate = done / max(self._clock() - self._started, 1e-9)
+        self._bar.update(self._task, completed=done, rate=f"{rate:,.0f}")
+
+    def stop(self) -> None:
+        self._bar.stop()
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from registry.bootstrap import close_services, open_services
+    from registry.errors import LogIntegrityError, RegistryError
+    from registry.imports.problems import CannotImport
+    from registry.imports.report import write_report
+    from registry.imports.runner import Options, Tally, importer_for, run_import
+    from registry.imports.template import format_of, open_file
+    from registry.logging import configure_logging
+
+    # One pass and out: the serving processes run the background tasks.
+    settings = replace(_settings(), expiry_interval_ms=0, profile_warm_interval_ms=0)
+    configure_logging(settings.log_format)  # logs on stderr: stdout is the summary
+    try:
+        options = Options(default_grade=args.grade, create_subjects=args.create_subjects,
+                          dry_run=args.dry_run, batch_size=args.batch_size)
+        source = open_file(args.file, format_of(args.file, args.format))
+        if args.report is not None and not args.report.parent.is_dir():
+            raise CannotImport(f"couldn't write the report {args.report}: no such folder")
+    except CannotImport as error:
+        print(f"registry: {error}", file=sys.stderr)
+        return 2
+    bar = _ImportBar() if sys.stderr.isatty() else None
+    latest: list[Tally] = []
+
+    def progress(tally: Tally) -> None:
+        latest[:] = [tally]
+        if bar is not None:
+            bar.update(tally.done, tally.total)
+
+    async def work() -> Tally:
+        services = await open_services(settings)
+        try:
+            who = await importer_for(services, args.authority)
+            return await run_import(services, who, source, options, progress=progress)
+        finally:
+            await close_services(services)
+
+    def report() -> None:
+        if args.report is not None and latest:
+            write_report(args.report, latest[0].problems)
+
+    try:
+        tally = asyncio.run(work())
+    except CannotImport as error:
+        print(f"registry: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        report()
+        done = latest[0] if latest else None
+        print(f"registry: interrupted; {done.imported if done else 0} rows were imported in "
+              "committed batches, which stay: run the same command again to resume",
+              file=sys.stderr)
+        return 130
+    except (RegistryError, LogIntegrityError, asyncpg.PostgresError, OSError) as error:
+        report()
+        done = latest[0] if latest else None
+        print(f"registry: couldn't finish the import: {error}; "
+              f"{done.imported if done else 0} rows were imported in committed batches: "
+              "run the same command again to resume", file=sys.stderr)
+        return 1
+    finally:
+        if bar is not None:
+            bar.stop()
+    report()
+    for problem in tally.problems[:10]:  # values left out: the report has them, masked
+        where = f", {problem.column}" if problem.column else ""
+        print(f"row {problem.row}{where}: {problem.en}", file=sys.stderr)
+    if len(tally.problems) > 10:
+        more = "in the report" if args.report else "(write them all with --report FILE)"
+        print(f"… and {len(tally.problems) - 10} more problems {more}", file=sys.stderr)
+    if tally.checkpoint is not None:
+        size = tally.checkpoint.splitlines()[1]
+        print(f"log entries up to {tally.last_index} are in the signed checkpoint of size {size}",
+              file=sys.stderr)
+    registered = (f" (registered {tally.subjects_registered} subjects)"
+                  if tally.subjects_registered else "")
+    if options.dry_run:
+        registered = registered.replace("registered", "would register")
+        print(f"dry run, nothing written: would import {tally.imported}, skipped {tally.skipped}, "
+              f"refused {tally.refused}{registered}")
+    else:
+        print(f"imported {tally.imported}, skipped {tally.skipped}, refused {tally.refused}"
+              f"{registered}")
+    return 1 if tally.refused else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="registry",
@@ -483,6 +608,34 @@ def build_parser() -> argparse.ArgumentParser:
                          "as a logged change. The service also does this every "
                          "REGISTRY_EXPIRY_INTERVAL_MS.")
     exp.set_defaults(func=cmd_expire)
+
+    imp = sub.add_parser(
+        "import", help="load administrative-penalty records from a 双公示 template file",
+        description="Load administrative-penalty records of one authority from the national "
+        "双公示 template (CSV or XLSX: the template's simplified column names in order, "
+        "optionally followed by 失信程度) or from JSONL (one POST /v1/records body per line). "
+        "Every row is checked as the API checks a request; rows already recorded (same "
+        "authority and decision number) are skipped, so running a file again, also after an "
+        "interruption, imports each row once. Exit 0: no row refused; 1: some refused; "
+        "2: the import could not start.",
+    )
+    imp.add_argument("file", type=Path, help="the file to import")
+    imp.add_argument("--authority", required=True, metavar="CODE",
+                     help="the deciding authority's credit code (see `registry authorities "
+                     "list`); rows naming another authority are refused")
+    imp.add_argument("--format", choices=["csv", "xlsx", "jsonl"],
+                     help="the file's format (default: from its suffix)")
+    imp.add_argument("--grade", choices=["minor", "general", "serious"],
+                     help="the dishonesty grade of rows without 失信程度")
+    imp.add_argument("--create-subjects", action="store_true",
+                     help="register subjects that are not registered yet, from the row's columns")
+    imp.add_argument("--dry-run", action="store_true",
+                     help="check every row and report, write nothing")
+    imp.add_argument("--report", type=Path, metavar="FILE",
+                     help="write the refused rows to FILE (CSV, UTF-8 with BOM)")
+    imp.add_argument("--batch-size", type=int, default=200, metavar="N",
+                     help="rows per transaction (default 200)")
+    imp.set_defaults(func=cmd_import)
 
     log = sub.add_parser("log", help="verify the audit log")
     lsub = log.add_subparsers(dest="log_command", required=True, metavar="ACTION")

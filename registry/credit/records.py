@@ -185,35 +185,41 @@ def _duplicate(error: asyncpg.UniqueViolationError) -> Conflict:
     )
 
 
-async def _in_the_name_of(services: Services, who: Acting, fields: dict[str, Any]) -> dict[str, Any]:
-    """``fields`` with the deciding authority filled in from the token: a body naming another
-    authority is refused (403, naming both); its registered name is what is stored."""
-    mine = deciding_authority(who)
-    registered = await services.pool.fetchrow(
-        "SELECT code, name FROM authorities WHERE code = $1", mine
-    )
-    if registered is None:  # the foreign key makes this unreachable; say so if it ever is
-        raise Forbidden(f"this token's authority {mine} is not registered")
+def in_the_name_of(fields: dict[str, Any], mine: str, registered_name: str) -> dict[str, Any]:
+    """``fields`` in the name of authority ``mine`` (registered as ``registered_name``): a body
+    naming another authority is refused (403, naming both); the registered name is what is
+    stored. Pure: ``registry/imports`` checks a file's rows with it before writing any."""
     named = fields.get("authority_code")
     if named is not None and named.strip():
         code = validate_credit_code(named, "authority_code")
         if code != mine:
             raise Forbidden(
                 f"authority_code names {code}, but this token records decisions of "
-                f"{registered['name']} ({mine}); a record is always in the name of the "
+                f"{registered_name} ({mine}); a record is always in the name of the "
                 "token's authority (omit authority_code, or use a token of that authority)",
                 owner=code,
                 acting_for=mine,
             )
     given = fields.get("authority_name")
     name = clean(given, "authority_name") if given is not None and given.strip() else None
-    if name is not None and name != registered["name"]:
+    if name is not None and name != registered_name:
         raise InvalidInput(
             "authority_name",
             f"is not the registered name of authority {mine}",
-            f"{registered['name']} (or omit authority_name)",
+            f"{registered_name} (or omit authority_name)",
         )
-    return {**fields, "authority_code": mine, "authority_name": registered["name"]}
+    return {**fields, "authority_code": mine, "authority_name": registered_name}
+
+
+async def _in_the_name_of(services: Services, who: Acting, fields: dict[str, Any]) -> dict[str, Any]:
+    """``fields`` with the deciding authority filled in from the token (``in_the_name_of``)."""
+    mine = deciding_authority(who)
+    registered = await services.pool.fetchrow(
+        "SELECT code, name FROM authorities WHERE code = $1", mine
+    )
+    if registered is None:  # the foreign key makes this unreachable; say so if it ever is
+        raise Forbidden(f"this token's authority {mine} is not registered")
+    return in_the_name_of(fields, mine, registered["name"])
 
 
 async def create_record(

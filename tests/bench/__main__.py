@@ -32,6 +32,7 @@ QUICK = [
     ("access accounting", ["bench_access.py", "3000", "3"]),
     ("subject search", ["bench_search.py", "--subjects", "20000", "--duration", "5",
                         "--rounds", "1"]),
+    ("penalty import", ["bench_import.py", "--rows", "5000"]),
 ]
 FULL = [
     ("audit log: proofs and verify", ["bench_log.py", "1000", "10000", "100000", "1000000"]),
@@ -40,6 +41,7 @@ FULL = [
     ("public disclosure", ["bench_public.py", "--records", "1000000"]),
     ("access accounting", ["bench_access.py", "6000", "3"]),
     ("subject search", ["bench_search.py"]),
+    ("penalty import", ["bench_import.py"]),
 ]
 
 

@@ -1,0 +1,21 @@
+"""Importing administrative-penalty records from a 双公示 template file (``registry import``).
+
+Who does what:
+
+- ``template``: reads a CSV, XLSX or JSONL file into rows keyed by the template's
+  column names (or, for JSONL, the API's field names); a file it cannot read, or a
+  header that is not the template's, stops the import before anything is checked.
+- ``rows``: turns one row into the values of ``POST /v1/records`` (``RecordIn``) and
+  the subject it is about, or a list of problems; pure, and it states no rule of its
+  own: the record rules are ``credit.records.normalise`` and ``in_the_name_of``.
+- ``lookups``: what the import asks the database, one statement per batch each.
+- ``runner``: reads in batches, checks every row, skips the rows already recorded,
+  writes the rest through ``create_record`` (one leaf each), one transaction per batch
+  with a savepoint per row, and waits for the checkpoint that signs them.
+- ``problems``: what can be wrong with the whole file or with one row, in Chinese
+  and English; ``report``: the refused rows as a CSV for people.
+
+Nothing here writes except through the use cases (``subjects.register``,
+``records.create_record``), so an imported record is the record the API would have
+made from the same values, with the same leaf.
+"""
