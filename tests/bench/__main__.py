@@ -33,6 +33,7 @@ QUICK = [
     ("subject search", ["bench_search.py", "--subjects", "20000", "--duration", "5",
                         "--rounds", "1"]),
     ("penalty import", ["bench_import.py", "--rows", "5000"]),
+    ("log verify", ["bench_verify.py", "--leaves", "100000", "--rounds", "1"]),
 ]
 FULL = [
     ("audit log: proofs and verify", ["bench_log.py", "1000", "10000", "100000", "1000000"]),
@@ -42,6 +43,7 @@ FULL = [
     ("access accounting", ["bench_access.py", "6000", "3"]),
     ("subject search", ["bench_search.py"]),
     ("penalty import", ["bench_import.py"]),
+    ("log verify", ["bench_verify.py"]),
 ]
 
 
