@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import atexit
+import contextlib
 import json
 import os
 import random
@@ -40,6 +41,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -60,6 +62,7 @@ from registry.cli import SERVER_LOOP  # noqa: E402
 from registry.clock import SystemClock, today  # noqa: E402
 from registry.db.embedded import start_embedded  # noqa: E402
 from registry.db.migrate import backfill_subject_search, migrate  # noqa: E402
+from registry.db.types import Conn  # noqa: E402
 from registry.domain.policy import Policy  # noqa: E402
 from registry.identifiers import uscc_check_character  # noqa: E402
 from registry.keys import load_log_key  # noqa: E402
@@ -227,20 +230,50 @@ async def load(url: str, settings: Settings, subject_rows: list[tuple[Any, ...]]
 
 # ---- the baseline: the requests' own statements, straight to PostgreSQL ----------------
 
-Statement = tuple[str, tuple[Any, ...]]
+# (how, SQL, arguments): ``how`` is the connection method the request used.
+Statement = tuple[str, str, tuple[Any, ...]]
 
 
 class _Recorder:
-    """A pool stand-in that notes every statement a use case runs, and runs it."""
+    """A pool (and connection) stand-in that notes every statement a use case runs, in
+    order, transactions included, and runs it."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
+        self.conn: Conn | None = None
         self.statements: list[Statement] = []
 
+    async def _run(self, how: str, sql: str, *args: Any) -> Any:
+        self.statements.append((how, sql, args))
+        target = self.conn if self.conn is not None else self.pool
+        return await getattr(target, how)(sql, *args)
+
     async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
-        self.statements.append((sql, args))
-        rows: list[asyncpg.Record] = await self.pool.fetch(sql, *args)
+        rows: list[asyncpg.Record] = await self._run("fetch", sql, *args)
         return rows
+
+    async def execute(self, sql: str, *args: Any) -> str:
+        status: str = await self._run("execute", sql, *args)
+        return status
+
+    @contextlib.asynccontextmanager
+    async def acquire(self) -> AsyncIterator[_Recorder]:
+        async with self.pool.acquire() as conn:
+            self.conn = conn
+            try:
+                yield self
+            finally:
+                self.conn = None
+
+    @contextlib.asynccontextmanager
+    async def transaction(self, readonly: bool = False) -> AsyncIterator[None]:
+        await self.execute("BEGIN READ ONLY" if readonly else "BEGIN")
+        try:
+            yield
+        except BaseException:
+            await self.execute("ROLLBACK")
+            raise
+        await self.execute("COMMIT")
 
 
 async def capture(url: str, qs: list[str]) -> dict[str, dict[str, list[Statement]]]:
@@ -281,8 +314,9 @@ async def direct(url: str, work: dict[str, list[Statement]], connections: int,
     rng = random.Random(5)
     try:
         for statements in plans[:connections]:  # prepared on every connection alike
-            for sql, args in statements:
-                await pool.fetch(sql, *args)
+            async with pool.acquire() as conn:
+                for how, sql, args in statements:
+                    await getattr(conn, how)(sql, *args)
         stop = time.perf_counter() + duration
 
         async def worker() -> None:
@@ -290,8 +324,8 @@ async def direct(url: str, work: dict[str, list[Statement]], connections: int,
                 while time.perf_counter() < stop:
                     statements = plans[rng.randrange(len(plans))]
                     t0 = time.perf_counter()
-                    for sql, args in statements:
-                        await conn.fetch(sql, *args)
+                    for how, sql, args in statements:
+                        await getattr(conn, how)(sql, *args)
                     latencies.append(time.perf_counter() - t0)
 
         t0 = time.perf_counter()
