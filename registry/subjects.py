@@ -453,15 +453,24 @@ async def refold_search_text(conn: Conn, subject_id: uuid.UUID) -> None:
     credit code and records, inside the caller's write: call it after changing a record's
     decision number, in the same transaction, so the search finds the new number and not
     the old from the commit on. Not audited (a derived column, registry/tlog/leaf.py)."""
-    subject = required(await conn.fetchrow(
-        "SELECT name, credit_code FROM subjects WHERE id = $1", subject_id
-    ), "subject")
+    await refold_search_texts(conn, [subject_id])
+
+
+async def refold_search_texts(conn: Conn, subject_ids: Sequence[uuid.UUID]) -> None:
+    """``refold_search_text`` for several subjects: one read, one write (an import's batch)."""
+    found = await conn.fetch(
+        "SELECT s.id, s.name, s.credit_code, array_remove(array_agg(r.decision_number), NULL)"
+        " AS numbers FROM subjects s LEFT JOIN credit_records r ON r.subject_id = s.id"
+        " WHERE s.id = ANY($1::uuid[]) GROUP BY s.id",
+        list(subject_ids),
+    )
+    if len(found) != len(set(subject_ids)):
+        raise LookupError("couldn't read back a subject whose search text is to be folded")
     await conn.execute(
-        "UPDATE subjects SET search_text = $2 WHERE id = $1",
-        subject_id,
-        subject_search_text(
-            subject["name"], subject["credit_code"], await _decision_numbers(conn, subject_id)
-        ),
+        "UPDATE subjects s SET search_text = v.text FROM unnest($1::uuid[], $2::text[])"
+        " AS v(id, text) WHERE s.id = v.id",
+        [row["id"] for row in found],
+        [subject_search_text(row["name"], row["credit_code"], row["numbers"]) for row in found],
     )
 
 

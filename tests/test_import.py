@@ -27,6 +27,7 @@ import pytest
 from registry.bootstrap import close_services, open_services
 from registry.clock import ManualClock
 from registry.identifiers import mask_document_number, uscc_check_character
+from registry.imports import lookups
 from registry.imports import rows as import_rows
 from registry.imports.problems import CannotImport
 from registry.imports.runner import Importer, Options, Tally, run_import
@@ -568,3 +569,34 @@ async def test_usage_errors_exit_2_and_write_nothing(
                        "--batch-size", "0")
     assert bad_size.returncode == 2 and "--batch-size" in bad_size.stderr
     assert [r["decision_number"] for r in await stored(db)] == ["U-1"]
+
+
+async def test_a_number_recorded_between_check_and_write_is_refused_in_the_batch(
+    settings: Settings, database_url: str, clock: ManualClock, db: asyncpg.Pool,
+    client: Client, regulator: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The batch write (registry/credit/record_batch.py) leaves out a record whose decision
+    number was recorded after the batch was checked, and reports it as the API's conflict;
+    the rest of the batch commits, each row with its leaf, and is found by its number."""
+    sid = await subject(client, regulator)
+    await record(client, regulator, penalty(sid, "RACE-2"))
+
+    async def nothing_recorded(*_: object) -> set[str]:
+        return set()  # as the check saw it, before the API's record committed
+
+    monkeypatch.setattr(lookups, "recorded_numbers", nothing_recorded)
+    rows = [template_row(f"RACE-{i}") for i in range(1, 4)]
+    file = open_file(write_csv(tmp_path / "f.csv", rows), "csv")
+    services = await open_services(settings, clock=clock, url=database_url)
+    try:
+        tally = await run_import(services, Importer(AUTHORITY), file, Options())
+    finally:
+        await close_services(services)
+    assert (tally.imported, tally.refused) == (2, 1)
+    (problem,) = tally.problems
+    assert problem.row == 3 and "already exists" in problem.en
+    numbers = [r["decision_number"] for r in await stored(db)]
+    assert sorted(numbers) == ["RACE-1", "RACE-2", "RACE-3"]
+    found = await client.get("/v1/subjects", params={"q": "RACE-3"}, headers=regulator)
+    assert [s["id"] for s in found.json()["items"]] == [sid]
+    await assert_log_consistent(db)

@@ -178,11 +178,11 @@ def stored_window(row: asyncpg.Record) -> PublicityWindow:
     )
 
 
+DUPLICATE_DECISION = "a record with this decision_number already exists for this authority_code"
+
+
 def _duplicate(error: asyncpg.UniqueViolationError) -> Conflict:
-    return Conflict(
-        "a record with this decision_number already exists for this authority_code",
-        field="decision_number",
-    )
+    return Conflict(DUPLICATE_DECISION, field="decision_number")
 
 
 def in_the_name_of(fields: dict[str, Any], mine: str, registered_name: str) -> dict[str, Any]:

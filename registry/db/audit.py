@@ -53,6 +53,27 @@ _APPEND_SQL = (
 )
 
 
+def _leaf_parts(
+    time: datetime, actor: str, action: str, object_ref: str, row: Any
+) -> tuple[bytes, bytes, bytes, bytes]:
+    """(body, salt, leaf head, leaf tail) of the leaf committing to ``row``: the leaf is
+    ``head + str(index) + tail``, so the database can put in the index it hands out."""
+    body = object_body(row)
+    salt = os.urandom(SALT_BYTES)
+    template = encode_leaf(
+        index=0,
+        time=time,
+        actor=actor,
+        action=action,
+        object_ref=object_ref,
+        commit=commitment(salt, body),
+    )
+    # Keys are sorted and JSON escapes every quote inside values, so the unescaped
+    # key `"index":0,` occurs exactly once; the database puts the real index there.
+    head, tail = template.split(_INDEX_MARK)
+    return body, salt, head + b'"index":', b"," + tail
+
+
 @dataclass(frozen=True)
 class Appended:
     """What a writer gets back: the leaf index, the leaf, and the row as finally stored."""
@@ -79,21 +100,7 @@ async def record(
     """
     if not conn.is_in_transaction():
         raise RuntimeError("record must run inside a transaction")
-    body = object_body(row)
-    salt = os.urandom(SALT_BYTES)
-    template = encode_leaf(
-        index=0,
-        time=time,
-        actor=actor,
-        action=action,
-        object_ref=f"{object_type}/{object_id}",
-        commit=commitment(salt, body),
-    )
-    # Keys are sorted and JSON escapes every quote inside values, so the unescaped
-    # key `"index":0,` occurs exactly once; the database puts the real index there.
-    head, tail = template.split(_INDEX_MARK)
-    head += b'"index":'
-    tail = b"," + tail
+    body, salt, head, tail = _leaf_parts(time, actor, action, f"{object_type}/{object_id}", row)
     table = TABLE_OF.get(object_type)
     stamp = (
         f"UPDATE {table} t SET log_index = o.log_index FROM o WHERE t.id = $8 RETURNING t.*"  # noqa: S608 - names from TABLE_OF
@@ -123,3 +130,65 @@ async def record(
         leaf=head + str(index).encode() + tail,
         row=stored if table else None,
     )
+
+
+# ``record`` for many rows of one table at once: one statement takes ``$8`` consecutive
+# indexes, inserts every leaf and stored body, and stamps every row, in the order given.
+_APPEND_MANY_SQL = (
+    "WITH s AS (UPDATE tlog_sequence SET next_index = next_index + $8"
+    "           RETURNING next_index - $8 AS first),"
+    " v AS (SELECT s.first + v.ord - 1 AS idx, v.* FROM s, unnest($1::bytea[], $2::bytea[],"
+    "       $3::text[], $4::bytea[], $5::bytea[]) WITH ORDINALITY"
+    "       AS v(head, tail, object_id, body, salt, ord)),"
+    " l AS (INSERT INTO tlog_leaves (idx, leaf, created_at)"
+    "       SELECT idx, head || convert_to(idx::text, 'UTF8') || tail, $6 FROM v RETURNING idx),"
+    " o AS (INSERT INTO tlog_objects (log_index, object_type, object_id, body, salt)"
+    "       SELECT v.idx, $7, v.object_id, v.body, v.salt FROM v JOIN l ON l.idx = v.idx"
+    "       RETURNING log_index, object_id) "
+)
+
+
+async def record_many(
+    conn: Conn,
+    *,
+    time: datetime,
+    actor: str,
+    action: str,
+    object_type: str,
+    rows: list[asyncpg.Record],
+) -> list[Appended]:
+    """``record`` for several rows of one audited table, written in the caller's
+    transaction: their leaves take consecutive indexes in the order of ``rows``, one
+    statement for all of them (an import's batch). Returns each row's ``Appended``, in
+    that order."""
+    if not conn.is_in_transaction():
+        raise RuntimeError("record_many must run inside a transaction")
+    table = TABLE_OF[object_type]
+    if not rows:
+        return []
+    parts = [
+        _leaf_parts(time, actor, action, f"{object_type}/{row['id']}", row) for row in rows
+    ]
+    await conn.execute("SET LOCAL lock_timeout = '5s'")
+    stamp = f"UPDATE {table} t SET log_index = o.log_index FROM o WHERE t.id = o.object_id::uuid"  # noqa: S608 - names from TABLE_OF
+    stamped = await conn.fetch(
+        _APPEND_MANY_SQL + stamp + " RETURNING t.*",
+        [head for _, _, head, _ in parts],
+        [tail for _, _, _, tail in parts],
+        [str(row["id"]) for row in rows],
+        [body for body, _, _, _ in parts],
+        [salt for _, salt, _, _ in parts],
+        time,
+        object_type,
+        len(rows),
+    )
+    by_id = {row["id"]: row for row in stamped}
+    if len(by_id) != len(rows):
+        raise RuntimeError(f"couldn't stamp the log index on {len(rows) - len(by_id)} {table} rows")
+    appended = []
+    for row, (_, _, head, tail) in zip(rows, parts, strict=True):
+        index: int = by_id[row["id"]]["log_index"]
+        appended.append(
+            Appended(index=index, leaf=head + str(index).encode() + tail, row=by_id[row["id"]])
+        )
+    return appended

@@ -14,11 +14,13 @@ For each batch of ``Options.batch_size`` rows, in file order:
    after an interruption resume where the committed batches end;
 3. subjects the batch names that are not registered are registered first
    (``--create-subjects``), each by ``subjects.register``, in its own transaction;
-4. the batch's records are written by ``records.create_record``, each its own leaf,
-   all in one ``write_transaction`` (the sequence lock and the commit are paid once
-   per batch), each row in a savepoint of its own: a row refused only at write time
-   (a decision number recorded meanwhile) is rolled back alone and reported, and
-   the others commit.
+4. the batch's records are written by ``record_batch.create_records`` (the rules of
+   ``records.create_record``, a few statements for the whole batch), each its own
+   leaf, all in one ``write_transaction`` (the sequence lock and the commit are paid
+   once per batch). A row whose decision number was recorded meanwhile is not
+   written and is reported. If the database refuses a value, the batch is rolled
+   back to its start and written record by record, each in a savepoint of its own,
+   so that only the refused row is lost and reported.
 
 A dry run stops after step 2 of every batch: nothing is written.
 
@@ -50,6 +52,7 @@ from registry import subjects
 from registry.clock import today
 from registry.credit import records
 from registry.credit.ownership import Acting
+from registry.credit.record_batch import create_records
 from registry.db.writes import write_transaction
 from registry.domain.publicity import Grade
 from registry.errors import Conflict, InvalidInput, RegistryError
@@ -262,30 +265,56 @@ class _Run:
             return
         written = 0
         last: int | None = None
-        async with write_transaction(services.pool, ambient=True):
-            for item in ready:
-                assert item.subject_id is not None
-                try:
-                    # A savepoint: a row refused here takes only itself back.
-                    async with write_transaction(services.pool):
-                        done = await records.create_record(
-                            services, who, item.subject_id, item.row.fields
-                        )
-                except RegistryError as error:
-                    self.refuse([_written_problem(item.row, error)])
-                    continue
-                except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError) as error:
-                    # A value PostgreSQL refused for this row alone: the batch goes on.
-                    self.refuse([item.row.problem(
-                        "", "数据库拒绝了该行", f"the database refused the row: {error.sqlstate}"
-                    )])
-                    continue
-                written += 1
-                last = done.log_index
+        async with write_transaction(services.pool, ambient=True) as conn:
+            try:
+                # A savepoint: a value the database refuses takes the whole batch back,
+                # and the loop below then finds the row it was.
+                async with conn.transaction():
+                    outcomes = await create_records(
+                        services, who, [(r.subject_id, r.row.fields) for r in ready
+                                        if r.subject_id is not None], conn)
+            except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError):
+                outcomes = None
+            if outcomes is not None:
+                for item, outcome in zip(ready, outcomes, strict=True):
+                    if isinstance(outcome, RegistryError):
+                        self.refuse([_written_problem(item.row, outcome)])
+                        continue
+                    written += 1
+                    last = outcome.log_index
+            else:
+                written, last = await self._write_one_by_one(ready)
         # Committed.
         self.tally.imported += written
         if last is not None:
             self.tally.last_index = last
+
+    async def _write_one_by_one(self, ready: list[_Ready]) -> tuple[int, int | None]:
+        """Each record in a savepoint of its own, in the batch's write transaction: a row
+        the database refuses is rolled back alone and reported, and the others stay.
+        (How many were written, the last leaf.)"""
+        services, who = self.services, self.who
+        written = 0
+        last: int | None = None
+        for item in ready:
+            assert item.subject_id is not None
+            try:
+                async with write_transaction(services.pool):
+                    done = await records.create_record(
+                        services, who, item.subject_id, item.row.fields
+                    )
+            except RegistryError as error:
+                self.refuse([_written_problem(item.row, error)])
+                continue
+            except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError) as error:
+                # A value PostgreSQL refused for this row alone: the batch goes on.
+                self.refuse([item.row.problem(
+                    "", "数据库拒绝了该行", f"the database refused the row: {error.sqlstate}"
+                )])
+                continue
+            written += 1
+            last = done.log_index
+        return written, last
 
     async def _register(self, ready: list[_Ready]) -> None:
         """Register the subjects the rows need, once each; a row whose subject cannot be

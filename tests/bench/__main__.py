@@ -32,6 +32,7 @@ QUICK = [
     ("access accounting", ["bench_access.py", "3000", "3"]),
     ("subject search", ["bench_search.py", "--subjects", "20000", "--duration", "5",
                         "--rounds", "1"]),
+    ("subject writes vs bare app", ["bench_writes.py", "--duration", "5", "--rounds", "1"]),
     ("penalty import", ["bench_import.py", "--rows", "5000"]),
     ("log verify", ["bench_verify.py", "--leaves", "100000", "--rounds", "1"]),
 ]
@@ -42,6 +43,7 @@ FULL = [
     ("public disclosure", ["bench_public.py", "--records", "1000000"]),
     ("access accounting", ["bench_access.py", "6000", "3"]),
     ("subject search", ["bench_search.py"]),
+    ("subject writes vs bare app", ["bench_writes.py"]),
     ("penalty import", ["bench_import.py"]),
     ("log verify", ["bench_verify.py"]),
 ]
