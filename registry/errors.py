@@ -58,8 +58,13 @@ class UnsupportedMediaType(InvalidInput):
     title = "Unsupported media type"
     type_slug = "unsupported-media-type"
 
-    def __init__(self, field: str, reason: str, accepted: str | None = None) -> None:
+    def __init__(
+        self, field: str, reason: str, accepted: str | None = None, *,
+        media_types: str = "application/json",
+    ) -> None:
         super().__init__(field, reason, accepted, source="header")
+        # The media types the route reads, for the answer's Accept-Post (or Accept-Patch).
+        self.media_types = media_types
 
 
 class NotFound(RegistryError):

@@ -30,6 +30,7 @@ from registry.api.subjects import AffiliationController, SubjectController
 from registry.bootstrap import close_services, open_services
 from registry.clock import Clock
 from registry.domain.policy import Policy
+from registry.imports.jobs import ImportJobs
 from registry.logging import configure_logging
 from registry.services import Services
 from registry.settings import Settings
@@ -42,9 +43,15 @@ def _provide_services(state: State) -> Services:
     return services
 
 
+def _provide_import_jobs(state: State) -> ImportJobs:
+    jobs: ImportJobs = state.import_jobs
+    return jobs
+
+
 def route_handlers() -> Sequence[ControllerRouterHandler]:
     from registry.api.blacklist import BlacklistController
     from registry.api.bureau import AccessRecordController, BureauController
+    from registry.api.imports import ImportController
     from registry.api.log import LOG_HANDLERS
     from registry.api.objections import ObjectionController, RepairController
     from registry.api.public import PUBLIC_HANDLERS
@@ -58,6 +65,7 @@ def route_handlers() -> Sequence[ControllerRouterHandler]:
         SubjectController,
         AffiliationController,
         RecordController,
+        ImportController,
         CreditHistoryController,
         BlacklistController,
         ObjectionController,
@@ -87,9 +95,13 @@ def create_app(
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         services = await open_services(settings, clock=clock, url=database_url, policy=policy)
         app.state.services = services
+        # Imports uploaded over HTTP run in the background of this app (imports/jobs.py).
+        app.state.import_jobs = ImportJobs(services)
+        app.state.import_jobs.start()
         try:
             yield
         finally:
+            await app.state.import_jobs.stop()
             await close_services(services)
 
     handlers: list[Any] = list(route_handlers())
@@ -99,6 +111,7 @@ def create_app(
         dependencies={
             "services": Provide(_provide_services, sync_to_thread=False),
             "principal": Provide(provide_principal, sync_to_thread=False),
+            "import_jobs": Provide(_provide_import_jobs, sync_to_thread=False),
         },
         # A browser's unknown page under /public/ gets the Chinese 404 page, not JSON
         # (api/public_errors.py); the routes' own refusals are their handlers' business.

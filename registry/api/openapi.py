@@ -27,6 +27,7 @@ _DESCRIPTIONS = {
     404: "No such resource",
     409: "Conflicts with the current state (duplicate, stale version, illegal transition)",
     413: "Request body too large",
+    415: "The body's Content-Type is not one the route reads: Accept-Post lists those it does",
     422: "A field's value is not acceptable (e.g. wrong check character)",
     429: "Rate limit reached; see Retry-After",
     503: "Temporarily unavailable; see Retry-After",

@@ -64,7 +64,7 @@ def handle_registry_error(request: Request[Any, Any, Any], error: RegistryError)
     elif isinstance(error, UnsupportedMediaType):
         # RFC 9110 §15.5.16: say which media types the method accepts.
         accept = "Accept-Patch" if request.method == "PATCH" else "Accept-Post"
-        headers = {accept: "application/json"}
+        headers = {accept: error.media_types}
     extra = dict(error.extra)
     extra.pop("retry_after", None)
     return problem_response(

@@ -10,12 +10,15 @@ Who does what:
   own: the record rules are ``credit.records.normalise`` and ``in_the_name_of``.
 - ``lookups``: what the import asks the database, one statement per batch each.
 - ``runner``: reads in batches, checks every row, skips the rows already recorded,
-  writes the rest through ``create_record`` (one leaf each), one transaction per batch
-  with a savepoint per row, and waits for the checkpoint that signs them.
+  writes the rest through ``credit.record_batch.create_records`` (the rules of
+  ``create_record``, one leaf each, a few statements a batch), one transaction per
+  batch, and waits for the checkpoint that signs them.
+- ``jobs``: the same import as a background job of the service (``POST /v1/imports``),
+  the file kept in the database until the job ends, so another server can take it up.
 - ``problems``: what can be wrong with the whole file or with one row, in Chinese
   and English; ``report``: the refused rows as a CSV for people.
 
-Nothing here writes except through the use cases (``subjects.register``,
-``records.create_record``), so an imported record is the record the API would have
-made from the same values, with the same leaf.
+Nothing here writes records except through the use cases (``subjects.register``,
+``record_batch.create_records``, ``records.create_record``), so an imported record is the
+record the API would have made from the same values, with the same leaf.
 """

@@ -9,6 +9,7 @@ masked as the public sees one), 原因 (Chinese), reason (English, the API's wor
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -17,11 +18,16 @@ from registry.imports.problems import Problem
 HEADER = ("行号", "列", "值", "原因", "reason")
 
 
+def report_bytes(problems: Iterable[Problem]) -> bytes:
+    """The report of ``problems`` (already masked: ``Problem.masked``), as the file's bytes."""
+    text = io.StringIO(newline="")
+    out = csv.writer(text)
+    out.writerow(HEADER)
+    for p in sorted(problems, key=lambda p: p.row):
+        out.writerow((p.row, p.column, "" if p.value is None else p.value, p.zh, p.en))
+    return text.getvalue().encode("utf-8-sig")
+
+
 def write_report(path: Path, problems: Iterable[Problem]) -> None:
     """Write ``problems`` (already masked: ``Problem.masked``) to ``path``, replacing it."""
-    ordered = sorted(problems, key=lambda p: p.row)
-    with path.open("w", encoding="utf-8-sig", newline="") as handle:
-        out = csv.writer(handle)
-        out.writerow(HEADER)
-        for p in ordered:
-            out.writerow((p.row, p.column, "" if p.value is None else p.value, p.zh, p.en))
+    path.write_bytes(report_bytes(problems))
