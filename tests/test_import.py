@@ -600,3 +600,23 @@ async def test_a_number_recorded_between_check_and_write_is_refused_in_the_batch
     found = await client.get("/v1/subjects", params={"q": "RACE-3"}, headers=regulator)
     assert [s["id"] for s in found.json()["items"]] == [sid]
     await assert_log_consistent(db)
+
+
+async def test_a_row_naming_another_subject_than_its_code_finds_is_refused(
+    client: Client, regulator: dict[str, str], db: asyncpg.Pool, home: Path,
+    database_url: str, tmp_path: Path,
+) -> None:
+    """行政相对人名称 must be the registered name of the subject the code finds, compared as
+    the search compares names (script, width, case): a mistyped code would otherwise record
+    the penalty against another firm."""
+    await subject(client, regulator)  # registered as 西寧創新投資有限公司
+    report = tmp_path / "report.csv"
+    rows = [template_row("N-1"), template_row("N-2", cf_xdr_mc="西宁创新投资有限公司"),
+            template_row("N-3", cf_xdr_mc="西寧另一家投資有限公司")]
+    result = import_(home, database_url, write_csv(tmp_path / "f.csv", rows),
+                     "--report", str(report))
+    assert result.stdout.strip() == "imported 2, skipped 0, refused 1", result.stderr
+    (problem,) = read_report(report)
+    assert (problem["行号"], problem["列"]) == ("4", COLUMN["cf_xdr_mc"])
+    assert "西寧創新投資有限公司" in problem["reason"] and "不符" in problem["原因"]
+    assert [r["decision_number"] for r in await stored(db)] == ["N-1", "N-2"]

@@ -19,26 +19,31 @@ async def authority(db: Db, code: str) -> tuple[str, bool] | None:
     return None if row is None else (row["name"], row["active"])
 
 
-async def subjects_by_code(db: Db, codes: Sequence[str]) -> dict[str, uuid.UUID]:
-    """The subjects registered under these credit codes (canonical), by code."""
+async def subjects_by_code(
+    db: Db, codes: Sequence[str]
+) -> dict[str, tuple[uuid.UUID, str]]:
+    """(id, registered name) of the subjects registered under these credit codes
+    (canonical), by code."""
     rows = await db.fetch(
-        "SELECT id, credit_code FROM subjects WHERE credit_code = ANY($1::text[])", list(codes)
+        "SELECT id, credit_code, name FROM subjects WHERE credit_code = ANY($1::text[])",
+        list(codes),
     )
-    return {r["credit_code"]: r["id"] for r in rows}
+    return {r["credit_code"]: (r["id"], r["name"]) for r in rows}
 
 
 async def subjects_by_document(
     db: Db, keys: Sequence[tuple[str, bytes]]
-) -> dict[tuple[str, bytes], uuid.UUID]:
-    """Practitioners by (document type, keyed hash of the number): the index the API's
-    document lookup uses (``subjects.find_by_document``); no number reaches the database."""
+) -> dict[tuple[str, bytes], tuple[uuid.UUID, str]]:
+    """(id, registered name) of practitioners by (document type, keyed hash of the number):
+    the index the API's document lookup uses (``subjects.find_by_document``); no number
+    reaches the database."""
     rows = await db.fetch(
-        "SELECT s.id, s.document_type, s.document_lookup FROM subjects s"
+        "SELECT s.id, s.name, s.document_type, s.document_lookup FROM subjects s"
         " JOIN unnest($1::text[], $2::bytea[]) AS k(document_type, document_lookup)"
         " ON s.document_type = k.document_type AND s.document_lookup = k.document_lookup",
         [k[0] for k in keys], [k[1] for k in keys],
     )
-    return {(r["document_type"], bytes(r["document_lookup"])): r["id"] for r in rows}
+    return {(r["document_type"], bytes(r["document_lookup"])): (r["id"], r["name"]) for r in rows}
 
 
 async def subjects_by_id(db: Db, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str | None]:

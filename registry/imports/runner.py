@@ -70,6 +70,7 @@ from registry.imports.rows import (
     subject_to_register,
 )
 from registry.imports.template import ImportFile, Shape, SourceRow
+from registry.search import fold
 from registry.services import Services
 
 log = structlog.get_logger(__name__)
@@ -162,6 +163,40 @@ async def deciding(services: Services, code: str) -> tuple[str, str]:
     return canonical, name
 
 
+@dataclass(frozen=True)
+class _Found:
+    """A registered subject a row names: its id, credit code and registered name (None: a
+    JSONL row names it by id and carries no name)."""
+
+    subject_id: uuid.UUID
+    credit_code: str | None
+    name: str | None
+
+
+def _named(row: Candidate) -> str | None:
+    """The subject's name as the row gives it (None: JSONL, by id)."""
+    ref = row.subject
+    return None if isinstance(ref, ById) else ref.new.get("name")
+
+
+def _same_name(row: Candidate, known: _Found) -> bool:
+    """Whether the row names the subject its code (or document) finds by the name it is
+    registered under, as the search compares names (registry/search.py ``fold``: Simplified
+    or Traditional, full- or half-width, case): a code mistyped into another firm's would
+    otherwise record the penalty against that firm."""
+    given = _named(row)
+    return given is None or known.name is None or fold(given) == fold(known.name)
+
+
+def _other_name(row: Candidate, known: _Found) -> Problem:
+    return row.problem(
+        "name",
+        f"与该代码（或证件）登记的名称“{known.name}”不符：请核对代码，或先更正登记名称",
+        f"name: the subject registered under this credit code (or document) is named "
+        f"{known.name!r}; check the code, or correct the registered name first",
+    )
+
+
 @dataclass
 class _Ready:
     """A row that passed every check, with its subject (None: registered before the write)."""
@@ -204,8 +239,12 @@ class _Run:
         found = await self._subjects(parsed)
         ready: list[_Ready] = []
         for row in parsed:
-            subject_id, code = found.get(subject_key(row.subject), (None, None))
+            known = found.get(subject_key(row.subject))
+            subject_id, code = (known.subject_id, known.credit_code) if known else (None, None)
             register = None
+            if known is not None and not _same_name(row, known):
+                self.refuse([_other_name(row, known)])
+                continue
             if subject_id is None:
                 if not self.options.create_subjects or isinstance(row.subject, ById):
                     self.refuse([_unknown_subject(row)])
@@ -236,24 +275,28 @@ class _Run:
         self.tally.skipped += sum(1 for r in ready if r.number in recorded)
         return [r for r in ready if r.number not in recorded]
 
-    async def _subjects(self, rows: list[Candidate]) -> dict[tuple[str, ...], tuple[Any, Any]]:
-        """(id, credit code) of the registered subjects the rows name, by subject key."""
+    async def _subjects(self, rows: list[Candidate]) -> dict[tuple[str, ...], _Found]:
+        """The registered subjects the rows name, by subject key."""
         pool, pii = self.services.pool, self.services.pii
         by_code = {r.subject.credit_code for r in rows if isinstance(r.subject, ByCode)}
         by_document = {(r.subject.document_type, r.subject.number)
                        for r in rows if isinstance(r.subject, ByDocument)}
         by_id = {r.subject.subject_id for r in rows if isinstance(r.subject, ById)}
-        found: dict[tuple[str, ...], tuple[Any, Any]] = {}
+        found: dict[tuple[str, ...], _Found] = {}
         if by_code:
-            for code, subject_id in (await lookups.subjects_by_code(pool, sorted(by_code))).items():
-                found[("code", code)] = (subject_id, code)
+            for code, (subject_id, name) in (
+                await lookups.subjects_by_code(pool, sorted(by_code))
+            ).items():
+                found[("code", code)] = _Found(subject_id, code, name)
         if by_document:
             hashed = {(t, pii.lookup_hash(t, n)): (t, n) for t, n in by_document}
-            for key, subject_id in (await lookups.subjects_by_document(pool, list(hashed))).items():
-                found[("document", *hashed[key])] = (subject_id, None)
+            for key, (subject_id, name) in (
+                await lookups.subjects_by_document(pool, list(hashed))
+            ).items():
+                found[("document", *hashed[key])] = _Found(subject_id, None, name)
         if by_id:
             for subject_id, held in (await lookups.subjects_by_id(pool, list(by_id))).items():
-                found[("id", str(subject_id))] = (subject_id, held)
+                found[("id", str(subject_id))] = _Found(subject_id, held, None)
         return found
 
     async def write(self, ready: list[_Ready]) -> None:
