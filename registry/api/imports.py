@@ -212,14 +212,7 @@ class ImportController(Controller):
         cursor: Annotated[str | None, Parameter(max_length=200)] = None,
         limit: Annotated[int, Parameter(ge=1, le=100)] = 20,
     ) -> ImportJobPage:
-        after = None
-        if cursor is not None:
-            created, job_id = decode_cursor(cursor, (str, uuid.UUID))
-            try:
-                after = (datetime.fromisoformat(created), job_id)
-            except ValueError:
-                raise InvalidInput("cursor", "not a cursor this API gave out",
-                                   "next_cursor of a page") from None
+        after = decode_cursor(cursor, (datetime, uuid.UUID)) if cursor else None
         rows = await list_jobs(services, deciding_authority(principal), after, limit + 1)
         now = services.clock.now()
         more = len(rows) > limit

@@ -108,6 +108,8 @@ def decode_cursor(cursor: str, types: tuple[type, ...]) -> tuple[Any, ...]:
         for value, kind in zip(values, types, strict=True):
             if kind is date:
                 out.append(date.fromisoformat(value))
+            elif kind is datetime:
+                out.append(datetime.fromisoformat(value))
             elif kind is uuid.UUID:
                 out.append(uuid.UUID(value))
             elif kind is int:

@@ -48,7 +48,6 @@ import sys
 import tempfile
 import time
 import uuid
-from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -71,6 +70,7 @@ from registry.settings import Settings  # noqa: E402
 from registry.tlog.integrator import initialise_log, integrate_once  # noqa: E402
 from registry.tlog.leaf import commitment, encode_leaf, object_body  # noqa: E402
 from registry.tokens import issue_token  # noqa: E402
+from tests.bench.harness import bench_database  # noqa: E402
 
 SUBJECT_COLUMNS = (
     "id", "kind", "name", "status", "credit_code", "registered_region", "filing_number",
@@ -415,17 +415,7 @@ def main() -> None:
     atexit.register(shutil.rmtree, home, True)
     procs: list[subprocess.Popen[bytes]] = []
     try:
-        uri = start_embedded(home)
-        base_uri, _, query = uri.partition("?")
-
-        async def create_db() -> None:
-            conn = await asyncpg.connect(uri)
-            await conn.execute("CREATE DATABASE bench")
-            await conn.close()
-
-        asyncio.run(create_db())
-        url = f"{base_uri.rsplit('/', 1)[0]}/bench?{query}"
-        settings = replace(Settings.from_env({"REGISTRY_HOME": str(home)}), database_url=url)
+        url, settings = bench_database(home)
         token = asyncio.run(load(url, settings, args.subjects, args.records, args.feed))
         env = {
             **os.environ,
@@ -489,7 +479,7 @@ def main() -> None:
         bulk_lua = lua_post(work / "bulk.lua", "/v1/bureau/profiles/bulk", bulk_body, token)
         bulk_rate, _, bulk_failed = wrk(real, bulk_lua, 8, args.duration)
         ahead_rate = first_touch_bulk(real_port, token, built_ahead, 8)
-        tps = pgbench(uri, args.duration)
+        tps = pgbench(start_embedded(home), args.duration)  # the server's own database
         rows.append(("bulk lookup, 8 conns x 1000 ids, repeated (ids/s)",
                      f"{bulk_rate * 1000:,.0f}{_failed(bulk_failed)}", f"{tps:,.0f} (pgbench -S tps, 32 clients)",
                      f"{bulk_rate * 1000 / tps:.2f}"))  # fmt: skip

@@ -54,6 +54,7 @@ from registry.imports.template import TEMPLATE_COLUMNS, SourceRow
 from registry.publish.labels import PENALTY_COLUMNS
 from registry.settings import Settings
 from registry.subjects import register
+from tests.bench.harness import create_database
 
 AUTHORITY = ("11630100MB1234567J", "西宁市发展和改革委员会")
 DECIDED = date(2026, 3, 2)
@@ -88,13 +89,7 @@ def write_template(path: Path, rows: int, subjects: int) -> None:
 
 
 async def fresh_database(uri: str, name: str) -> str:
-    admin = await asyncpg.connect(uri)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    base, _, query = uri.partition("?")
-    url = f"{base.rsplit('/', 1)[0]}/{name}?{query}"
+    url = await create_database(uri, name)
     conn = await asyncpg.connect(url)
     try:
         await migrate(conn)

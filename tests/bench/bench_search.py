@@ -42,7 +42,6 @@ import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -60,7 +59,6 @@ from registry import subjects  # noqa: E402
 from registry.authorities import add_authority  # noqa: E402
 from registry.cli import SERVER_LOOP  # noqa: E402
 from registry.clock import SystemClock, today  # noqa: E402
-from registry.db.embedded import start_embedded  # noqa: E402
 from registry.db.migrate import backfill_subject_search, migrate  # noqa: E402
 from registry.db.types import Conn  # noqa: E402
 from registry.domain.policy import Policy  # noqa: E402
@@ -73,6 +71,7 @@ from registry.text import clean_query  # noqa: E402
 from registry.tlog.integrator import initialise_log  # noqa: E402
 from registry.tokens import issue_token  # noqa: E402
 from tests.bench.bench_bureau import RECORD_COLUMNS, free_port, start  # noqa: E402
+from tests.bench.harness import bench_database  # noqa: E402
 
 AUTHORITY = ("11630100MB1234567J", "西寧市發展和改革委員會")
 SUBJECT_COLUMNS = (
@@ -392,17 +391,7 @@ def main() -> None:
     atexit.register(shutil.rmtree, home, True)
     server: subprocess.Popen[bytes] | None = None
     try:
-        uri = start_embedded(home)
-        base_uri, _, query = uri.partition("?")
-
-        async def create_db() -> None:
-            conn = await asyncpg.connect(uri)
-            await conn.execute("CREATE DATABASE bench")
-            await conn.close()
-
-        asyncio.run(create_db())
-        url = f"{base_uri.rsplit('/', 1)[0]}/bench?{query}"
-        settings = replace(Settings.from_env({"REGISTRY_HOME": str(home)}), database_url=url)
+        url, settings = bench_database(home)
         subject_rows, records = generate(args.subjects)
         qs = queries(subject_rows, records, args.queries)
         n_records = len(records)

@@ -38,7 +38,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,7 +48,6 @@ import asyncpg  # noqa: E402 - after the path set-up above
 from registry.authorities import add_authority  # noqa: E402
 from registry.cli import SERVER_LOOP  # noqa: E402
 from registry.clock import SystemClock  # noqa: E402
-from registry.db.embedded import start_embedded  # noqa: E402
 from registry.db.migrate import migrate  # noqa: E402
 from registry.keys import load_log_key  # noqa: E402
 from registry.settings import Settings  # noqa: E402
@@ -57,6 +55,7 @@ from registry.tlog.integrator import initialise_log  # noqa: E402
 from registry.tokens import issue_token  # noqa: E402
 from tests.bench.bench_bureau import free_port, start  # noqa: E402
 from tests.bench.bench_search import AUTHORITY, wrk  # noqa: E402
+from tests.bench.harness import bench_database  # noqa: E402
 
 Result = tuple[float, float, float]  # requests/s, p50 ms, p99 ms
 
@@ -196,17 +195,7 @@ def main() -> None:
     procs: list[subprocess.Popen[bytes]] = []
     results: dict[int, dict[str, list[Result]]] = {}
     try:
-        uri = start_embedded(home)
-        base_uri, _, query = uri.partition("?")
-
-        async def create_db() -> None:
-            conn = await asyncpg.connect(uri)
-            await conn.execute("CREATE DATABASE bench")
-            await conn.close()
-
-        asyncio.run(create_db())
-        url = f"{base_uri.rsplit('/', 1)[0]}/bench?{query}"
-        settings = replace(Settings.from_env({"REGISTRY_HOME": str(home)}), database_url=url)
+        url, settings = bench_database(home)
         served = Settings.from_env({**os.environ, "REGISTRY_HOME": str(home)})  # the servers'
         token, shown = asyncio.run(load(url, settings))
         env = {**os.environ, "REGISTRY_HOME": str(home), "DATABASE_URL": url,
