@@ -16,9 +16,9 @@ from msgspec import Meta, Struct
 
 from registry.api.auth import BEARER, requires
 from registry.api.openapi import problem_responses
-from registry.api.schemas import Receipt
 from registry.authorities import add_authority, deactivate_authority, list_authorities
 from registry.services import Services
+from registry.structs.common import Receipt
 from registry.tokens import Principal, issue_token, list_tokens, revoke_token
 
 

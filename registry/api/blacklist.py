@@ -10,7 +10,13 @@ from litestar.params import Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from registry.api.auth import BEARER, requires
-from registry.api.credit_schemas import (
+from registry.api.openapi import enum_query, problem_responses
+from registry.credit import blacklist
+from registry.credit.common import decode_cursor, encode_cursor, fetch
+from registry.db.writes import Written
+from registry.errors import InvalidInput
+from registry.services import Services
+from registry.structs.credit import (
     BlacklistEntry,
     BlacklistPage,
     Listing,
@@ -20,12 +26,6 @@ from registry.api.credit_schemas import (
     Withdrawal,
     view,
 )
-from registry.api.openapi import enum_query, problem_responses
-from registry.credit import blacklist
-from registry.credit.common import decode_cursor, encode_cursor, fetch
-from registry.db.writes import Written
-from registry.errors import InvalidInput
-from registry.services import Services
 from registry.tokens import Principal
 
 _STEP = problem_responses(400, 401, 403, 404, 409, 422)

@@ -24,7 +24,6 @@ from msgspec import Meta, Struct
 from registry import subjects
 from registry.api.auth import BEARER, requires
 from registry.api.openapi import problem_responses
-from registry.api.schemas import DocumentNumber, DocumentTypeName
 from registry.bureau import access, feed, profiles
 from registry.bureau.runtime import bureau_runtime
 from registry.bureau.views import BureauProfile
@@ -32,6 +31,7 @@ from registry.credit.common import decode_cursor, encode_cursor
 from registry.domain.policy import Policy
 from registry.errors import InvalidInput, NotFound
 from registry.services import Services
+from registry.structs.common import DocumentNumber, DocumentTypeName
 from registry.text import clean_query
 from registry.tokens import Principal
 

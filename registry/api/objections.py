@@ -16,7 +16,16 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from msgspec import Struct
 
 from registry.api.auth import BEARER, requires
-from registry.api.credit_schemas import (
+from registry.api.openapi import enum_query, problem_responses
+from registry.credit import objections, repairs
+from registry.credit.common import decode_cursor, encode_cursor, fetch
+from registry.credit.objections import ObjectionWrite
+from registry.domain.disclosure import mask_free_text
+from registry.domain.objections import OBJECTION_STATES
+from registry.domain.repair import REPAIR_STATES
+from registry.errors import InvalidInput, NotFound
+from registry.services import Receipt, Services
+from registry.structs.credit import (
     Objection,
     ObjectionDecision,
     ObjectionIn,
@@ -27,15 +36,6 @@ from registry.api.credit_schemas import (
     RepairPage,
     view,
 )
-from registry.api.openapi import enum_query, problem_responses
-from registry.credit import objections, repairs
-from registry.credit.common import decode_cursor, encode_cursor, fetch
-from registry.credit.objections import ObjectionWrite
-from registry.domain.disclosure import mask_free_text
-from registry.domain.objections import OBJECTION_STATES
-from registry.domain.repair import REPAIR_STATES
-from registry.errors import InvalidInput, NotFound
-from registry.services import Receipt, Services
 from registry.tokens import Principal
 
 _WRITE = problem_responses(400, 401, 403, 404, 409, 422)

@@ -18,7 +18,7 @@ from litestar.plugins import OpenAPISchemaPlugin
 from litestar.typing import FieldDefinition
 
 from registry.api.docs import OfflineSwagger
-from registry.api.schemas import Problem
+from registry.structs.common import Problem
 
 _DESCRIPTIONS = {
     400: "Malformed request: the problem names the field, the reason and what is accepted",
@@ -72,7 +72,7 @@ def openapi_config(version: str) -> OpenAPIConfig:
     )
 
 
-# The registry's decimals are amounts in 万元 (credit_schemas.Amount): 12 digits, 6 decimals.
+# The registry's decimals are amounts in 万元 (structs/credit.py Amount): 12 digits, 6 decimals.
 AMOUNT_PATTERN = r"^[0-9]{1,12}(\.[0-9]{1,6})?$"
 
 

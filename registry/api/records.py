@@ -13,15 +13,6 @@ from litestar.params import Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from registry.api.auth import BEARER, requires
-from registry.api.credit_schemas import (
-    CreditRecord,
-    HistoryItem,
-    RecordCorrection,
-    RecordIn,
-    RecordPage,
-    Revocation,
-    credit_record,
-)
 from registry.api.openapi import enum_query, problem_responses
 from registry.clock import today
 from registry.credit import history, idempotency, records
@@ -30,6 +21,15 @@ from registry.db.types import Conn
 from registry.domain.publicity import Grade
 from registry.errors import InvalidInput
 from registry.services import Services
+from registry.structs.credit import (
+    CreditRecord,
+    HistoryItem,
+    RecordCorrection,
+    RecordIn,
+    RecordPage,
+    Revocation,
+    credit_record,
+)
 from registry.tlog.leaf import decode_leaf
 from registry.tokens import Principal
 

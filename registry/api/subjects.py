@@ -16,7 +16,13 @@ from msgspec import Meta, Struct
 from registry import subjects
 from registry.api.auth import BEARER, requires
 from registry.api.openapi import enum_query, problem_responses
-from registry.api.schemas import (
+from registry.bureau import access
+from registry.bureau.access import RegulatorPurpose
+from registry.bureau.runtime import bureau_runtime
+from registry.credit.ownership import deciding_authority
+from registry.errors import InvalidInput
+from registry.services import Services
+from registry.structs.common import (
     Code,
     DocumentNumber,
     DocumentTypeName,
@@ -24,62 +30,15 @@ from registry.api.schemas import (
     Receipt,
     ShortText,
 )
-from registry.bureau import access
-from registry.bureau.access import RegulatorPurpose
-from registry.bureau.runtime import bureau_runtime
-from registry.credit.ownership import deciding_authority
-from registry.errors import InvalidInput
-from registry.services import Services
+from registry.structs.subjects import (
+    AffiliationIn,
+    FilingNumber,
+    PractitionerCreate,
+    Region,
+    SubjectCreate,
+)
 from registry.tlog.leaf import Leaf, decode_leaf
 from registry.tokens import Principal
-
-Region = Annotated[str, Meta(min_length=1, max_length=100)]
-FilingNumber = Annotated[str, Meta(min_length=1, max_length=64)]
-Role = Annotated[str, Meta(min_length=1, max_length=100, description="Role held, e.g. 投资经理")]
-
-
-class AffiliationIn(Struct, forbid_unknown_fields=True, kw_only=True):
-    organisation_id: uuid.UUID
-    role: Role
-    valid_from: date
-    valid_to: date | None = None
-
-
-class _Organisation(Struct, forbid_unknown_fields=True, kw_only=True, tag_field="kind"):
-    name: Name
-    credit_code: Code
-    registered_region: Region | None = None
-    filing_number: FilingNumber | None = None
-    filing_date: date | None = None
-    legal_representative: Name | None = None
-
-
-class VcFirmCreate(_Organisation, tag="vc_firm"):
-    """A venture-capital enterprise (創業投資企業)."""
-
-
-class VcManagerCreate(_Organisation, tag="vc_manager"):
-    """A venture-capital management enterprise (創業投資管理企業)."""
-
-
-class PractitionerCreate(
-    Struct, forbid_unknown_fields=True, kw_only=True, tag_field="kind", tag="practitioner"
-):
-    """A practitioner (從業人員); the document number is personal data, encrypted at rest."""
-
-    name: Name
-    document_type: DocumentTypeName
-    document_number: DocumentNumber
-    birth_date: Annotated[
-        date,
-        Meta(description="Required when the number carries no birth date (passport, permits, "
-             "other): whether the holder is a minor decides what may be disclosed. Stored "
-             "encrypted; omit it for a resident-ID number (it carries the date)."),
-    ] | None = None
-    affiliations: Annotated[list[AffiliationIn], Meta(max_length=50)] = []
-
-
-SubjectCreate = VcFirmCreate | VcManagerCreate | PractitionerCreate
 
 
 class SubjectUpdate(Struct, forbid_unknown_fields=True, kw_only=True):

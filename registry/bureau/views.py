@@ -32,10 +32,10 @@ import asyncpg
 import msgspec
 from msgspec import Struct
 
-from registry.api.credit_schemas import RecordItems
 from registry.domain.disclosure import is_minor_on, mask_free_text, masked_number, may_hold_number
 from registry.domain.policy import Policy
 from registry.services import Services
+from registry.structs.credit import RecordItems
 
 # Audited object types the bureau view is made of (the change feed's filter).
 FEED_TYPES = ("subject", "credit_record", "blacklist_entry", "affiliation")

@@ -43,8 +43,6 @@ from typing import Any
 
 import msgspec
 
-from registry.api.credit_schemas import RecordIn  # the API's request body: the rules live on it
-from registry.api.subjects import SubjectCreate
 from registry.credit.records import GRADED_KINDS, in_the_name_of, normalise
 from registry.errors import Forbidden, InvalidInput
 from registry.identifiers import (
@@ -56,6 +54,8 @@ from registry.identifiers import (
 from registry.imports.problems import COLUMN, GRADE_COLUMN, Problem, rule_reason_zh
 from registry.imports.template import Shape, SourceRow
 from registry.publish.labels import DOCUMENT_TYPE_NAMES, GRADE_NAMES, PENALTY_TYPE_NAMES
+from registry.structs.credit import RecordIn  # the API's request body: the rules live on it
+from registry.structs.subjects import SubjectCreate
 from registry.subjects import birth_date_to_store
 from registry.text import clean_text
 

@@ -16,8 +16,8 @@ import asyncpg
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
-from registry.api.schemas import Code, Receipt
 from registry.domain.disclosure import RECORDS, numbers_in_free_text
+from registry.structs.common import Code, Receipt
 
 Text = Annotated[str, Meta(min_length=1, max_length=2000)]
 LongText = Annotated[str, Meta(min_length=1, max_length=20000)]
