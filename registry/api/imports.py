@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, Literal
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
@@ -24,9 +24,9 @@ from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
 
 from registry.api.auth import BEARER, requires
 from registry.api.openapi import enum_query, problem_responses
+from registry.api.records import GRADES
 from registry.credit.common import decode_cursor, encode_cursor
 from registry.credit.ownership import deciding_authority
-from registry.domain.publicity import Grade
 from registry.errors import InvalidInput, NotFound, UnsupportedMediaType
 from registry.imports.jobs import (
     ImportJobs,
@@ -53,8 +53,7 @@ MEDIA_TYPES: Final[dict[str, Format]] = {
     "application/x-ndjson": "jsonl",
     "application/jsonl": "jsonl",
 }
-STATES: Final = ("queued", "running", "done", "failed")
-GRADES: Final = tuple(grade.value for grade in Grade)
+JobState = Literal["queued", "running", "done", "failed"]
 
 
 @dataclass
@@ -76,8 +75,8 @@ class UploadOperation(Operation):
 
 class ImportJob(msgspec.Struct):
     id: uuid.UUID
-    state: str
-    format: str
+    state: JobState
+    format: Format
     file_name: str | None
     file_bytes: int
     default_grade: str | None

@@ -28,25 +28,22 @@ from typing import Any
 import asyncpg
 
 from registry.clock import today
-from registry.credit.ownership import Acting, deciding_authority
+from registry.credit.ownership import Acting
 from registry.credit.records import (
     DUPLICATE_DECISION,
+    deciding_registered,
     in_the_name_of,
-    normalise,
-    publicity_columns,
-    window_for,
+    new_record_values,
 )
-from registry.db.audit import record_many
+from registry.db.audit import PENDING_INDEX, record_many
 from registry.db.types import Conn
 from registry.db.writes import Written
-from registry.errors import Conflict, Forbidden, InvalidInput, RegistryError
+from registry.errors import Conflict, InvalidInput, RegistryError
 from registry.services import Services
 from registry.subjects import refold_search_texts
 
 # Columns every new record gets besides its values (as ``create_record`` writes them).
 _STAMP = ("version", "created_at", "created_by", "updated_at", "updated_by", "log_index")
-# ``create_record``'s placeholder: ``record_many`` stamps the real index.
-_PENDING = -1
 
 
 async def create_records(
@@ -62,10 +59,7 @@ async def create_records(
         raise RuntimeError("create_records must run inside a write transaction")
     on = today(services.clock)
     now = services.clock.now()
-    mine = deciding_authority(who)
-    registered = await conn.fetchval("SELECT name FROM authorities WHERE code = $1", mine)
-    if registered is None:  # the foreign key makes this unreachable; say so if it ever is
-        raise Forbidden(f"this token's authority {mine} is not registered")
+    mine, registered = await deciding_registered(conn, who)
     codes: dict[uuid.UUID, str | None] = {
         row["id"]: row["credit_code"]
         for row in await conn.fetch(
@@ -118,9 +112,7 @@ def _values(
     fields = in_the_name_of(fields, mine, registered)
     if subject_id not in codes:
         raise InvalidInput("subject_id", "no such subject", "the id of a registered subject")
-    values = normalise(fields, on, subject_code=codes[subject_id])
-    values.update(publicity_columns(window_for(services, values, on), on))
-    return values
+    return new_record_values(services, fields, on, codes[subject_id])
 
 
 async def _insert(
@@ -134,7 +126,7 @@ async def _insert(
     shapes: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
     for _, record_id, values in prepared:
         shapes.setdefault(tuple(values), []).append(
-            (record_id, *values.values(), 1, now, actor, now, actor, _PENDING)
+            (record_id, *values.values(), 1, now, actor, now, actor, PENDING_INDEX)
         )
     for columns, rows in shapes.items():
         names = ("id", *columns, *_STAMP)

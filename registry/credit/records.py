@@ -20,7 +20,7 @@ import asyncpg
 from registry.clock import today
 from registry.credit.common import clean, fetch, update_versioned
 from registry.credit.ownership import Acting, deciding_authority, require_decider
-from registry.db.types import Conn, required
+from registry.db.types import Conn, Db, required
 from registry.db.writes import Written, audited_write, write_transaction
 from registry.domain import record_rules
 from registry.domain.publicity import Grade, PenaltyType, PublicityWindow, publicity_window
@@ -168,6 +168,16 @@ def publicity_columns(window: PublicityWindow, on: date) -> dict[str, Any]:
     }
 
 
+def new_record_values(
+    services: Services, fields: dict[str, Any], on: date, subject_code: str | None
+) -> dict[str, Any]:
+    """A new record's column values, checked (``normalise``) and with its publicity window
+    from today ``on``: what ``create_record`` and an import's batch (record_batch.py) store."""
+    values = normalise(fields, on, subject_code=subject_code)
+    values.update(publicity_columns(window_for(services, values, on), on))
+    return values
+
+
 def stored_window(row: asyncpg.Record) -> PublicityWindow:
     return PublicityWindow(
         start=row["publicity_start"],
@@ -211,15 +221,19 @@ def in_the_name_of(fields: dict[str, Any], mine: str, registered_name: str) -> d
     return {**fields, "authority_code": mine, "authority_name": registered_name}
 
 
+async def deciding_registered(db: Db, who: Acting) -> tuple[str, str]:
+    """(code, registered name) of the authority ``who`` decides for."""
+    mine = deciding_authority(who)
+    name = await db.fetchval("SELECT name FROM authorities WHERE code = $1", mine)
+    if name is None:  # the foreign key makes this unreachable; say so if it ever is
+        raise Forbidden(f"this token's authority {mine} is not registered")
+    return mine, name
+
+
 async def _in_the_name_of(services: Services, who: Acting, fields: dict[str, Any]) -> dict[str, Any]:
     """``fields`` with the deciding authority filled in from the token (``in_the_name_of``)."""
-    mine = deciding_authority(who)
-    registered = await services.pool.fetchrow(
-        "SELECT code, name FROM authorities WHERE code = $1", mine
-    )
-    if registered is None:  # the foreign key makes this unreachable; say so if it ever is
-        raise Forbidden(f"this token's authority {mine} is not registered")
-    return in_the_name_of(fields, mine, registered["name"])
+    mine, registered = await deciding_registered(services.pool, who)
+    return in_the_name_of(fields, mine, registered)
 
 
 async def create_record(
@@ -233,8 +247,7 @@ async def create_record(
     )
     if subject is None:
         raise InvalidInput("subject_id", "no such subject", "the id of a registered subject")
-    values = normalise(fields, on, subject_code=subject["credit_code"])
-    values.update(publicity_columns(window_for(services, values, on), on))
+    values = new_record_values(services, fields, on, subject["credit_code"])
     record_id = uuid.uuid4()
     columns = ["id", "subject_id", *values]
     params = [record_id, subject_id, *values.values()]
