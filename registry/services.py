@@ -9,6 +9,7 @@ import asyncpg
 import msgspec
 
 from registry.clock import Clock
+from registry.db.shapes import TableShapes
 from registry.domain.policy import Policy
 from registry.domain.working_days import WorkingCalendar
 from registry.pii import PiiCipher
@@ -35,6 +36,8 @@ class Services:
     # Authenticates bearer tokens; revokers must call ``tokens.forget`` after the commit.
     tokens: TokenCache
     policy: Policy = field(default_factory=Policy)
+    # The audited tables' columns, read from the catalog once (registry/db/shapes.py).
+    shapes: TableShapes = field(default_factory=TableShapes)
     # The working days deadlines count: the library's years with the override file's
     # (REGISTRY_CALENDAR_FILE) in place, built once at start (registry/working_calendar.py).
     calendar: WorkingCalendar = field(default_factory=build_calendar)

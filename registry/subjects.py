@@ -17,7 +17,7 @@ import asyncpg
 from registry.clock import today
 from registry.db.like import literal as like_literal
 from registry.db.types import Conn, Db, required
-from registry.db.writes import Written, audited_write, write_transaction
+from registry.db.writes import Written, audited_insert, audited_write, write_transaction
 from registry.domain.record_rules import DATE_FLOOR, check_end_date, check_past_date
 from registry.errors import Conflict, InvalidInput, NotFound
 from registry.identifiers import (
@@ -33,14 +33,12 @@ from registry.text import clean_query, clean_text
 ORGANISATION_KINDS = ("vc_firm", "vc_manager")
 KINDS = (*ORGANISATION_KINDS, "practitioner")
 
-_INSERT = """
-INSERT INTO subjects (id, kind, name, status, credit_code, registered_region, filing_number,
-    filing_date, legal_representative, document_type, document_cipher, document_lookup,
-    version, created_at, created_by, updated_at, updated_by, log_index, birth_date_cipher,
-    search_text)
-VALUES ($1, $2, $3, 'active', $4, $5, $6, $7, $8, $9, $10, $11, 1, $12, $13, $12, $13, $14, $15,
-    $16)
-RETURNING *"""
+# A new subject's columns after id, kind, name and status, in the order create_subject
+# gives their values.
+_DETAIL_COLUMNS = (
+    "credit_code", "registered_region", "filing_number", "filing_date", "legal_representative",
+    "document_type", "document_cipher", "document_lookup",
+)
 
 _EARLIEST_BIRTH = date(1900, 1, 1)
 _BIRTH_DATE_ACCEPTED = (
@@ -168,22 +166,23 @@ async def create_subject(
     # A new subject has no records yet: its search text is its name and credit code.
     search = subject_search_text(name or "", values[0])
 
-    async def write(conn: Conn, index: int, now: datetime) -> asyncpg.Record:
-        row = required(
-            await conn.fetchrow(
-                _INSERT, subject_id, kind, name, *values, now, actor, index, born_cipher, search
-            )
-        )
-        return row
+    def row_at(now: datetime) -> dict[str, Any]:
+        return {
+            "id": subject_id, "kind": kind, "name": name, "status": "active",
+            **dict(zip(_DETAIL_COLUMNS, values, strict=True)),
+            "version": 1, "created_at": now, "created_by": actor, "updated_at": now,
+            "updated_by": actor, "birth_date_cipher": born_cipher, "search_text": search,
+        }
 
     try:
-        return await audited_write(
+        return await audited_insert(
             services.pool,
             services.clock,
+            services.shapes,
             actor=actor,
             action="subject.create",
             object_type="subject",
-            write=write,
+            values=row_at,
             conn=conn,
         )
     except asyncpg.UniqueViolationError as error:
@@ -529,6 +528,9 @@ async def register(
     if affiliations and data["kind"] != "practitioner":
         raise InvalidInput("affiliations", "only practitioners have affiliations",
                            "omit affiliations")
+    if not affiliations:
+        # One change: its own write, one statement (db/writes.py audited_insert).
+        return Registered(subject=await create_subject(services, actor, data), affiliations=[])
     async with write_transaction(services.pool) as conn:
         subject = await create_subject(services, actor, data, conn=conn)
         added: list[Written] = []

@@ -301,3 +301,94 @@ async def test_regulator_tokens_of_other_authorities_still_create_subjects(
     person = await created(client, headers, {**PERSON, "affiliations": [
         {"organisation_id": firm["id"], "role": "投資經理", "valid_from": "2020-01-01"}]})
     assert person["affiliations"][0]["organisation_name"] == FIRM["name"]
+
+
+# --- a new row and its leaf in one statement (db/writes.py audited_insert) -------------
+
+
+async def test_a_new_subject_waits_a_bounded_time_for_the_sequence_lock(
+    client: Client, regulator: dict[str, str], db: asyncpg.Pool, database_url: str
+) -> None:
+    """The one-statement write sets its own 5 s lock_timeout: behind a writer that holds the
+    log's sequence row it answers 503 + Retry-After, and nothing of it is stored."""
+    before = await stored(db)
+    blocker = await asyncpg.connect(database_url)
+    try:
+        async with blocker.transaction():
+            await blocker.execute("SELECT next_index FROM tlog_sequence FOR UPDATE")
+            started = datetime.now().timestamp()
+            busy = await client.post("/v1/subjects", headers=regulator, json=PERSON)
+            waited = datetime.now().timestamp() - started
+    finally:
+        await blocker.close()
+    assert busy.status_code == 503, busy.text
+    assert busy.headers.get("retry-after")
+    assert 4.5 < waited < 10, f"answered after {waited:.1f}s, the bound is 5 s"
+    assert await stored(db) == before
+    assert (await created(client, regulator, PERSON))["kind"] == "practitioner"
+
+
+async def test_a_duplicate_new_subject_takes_no_index(
+    client: Client, regulator: dict[str, str], db: asyncpg.Pool
+) -> None:
+    """A refused INSERT is the whole statement refused: the index it took is given back."""
+    first = await created(client, regulator, FIRM)
+    next_index = await db.fetchval("SELECT next_index FROM tlog_sequence")
+    again = await client.post("/v1/subjects", headers=regulator, json=FIRM)
+    assert again.status_code == 409, again.text
+    assert again.json()["existing_id"] == first["id"]
+    assert await db.fetchval("SELECT next_index FROM tlog_sequence") == next_index
+    await assert_log_consistent(db)
+
+
+async def test_a_mispredicted_stored_form_is_caught_before_the_answer(
+    db: asyncpg.Pool, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """insert_with_leaf commits to the body it predicted; a row the database stores
+    otherwise than predicted is reported (LogIntegrityError), never answered as fine."""
+    import registry.db.audit as audit
+    from registry.db.shapes import TableShapes, stored_form
+    from registry.errors import LogIntegrityError
+
+    await ensure_log(db, settings)
+    now = datetime.now().astimezone()
+    async with db.acquire() as conn:
+        row = stored_form("subjects", await TableShapes().of(conn, "subjects"), {
+            "id": uuid.uuid4(), "kind": "vc_firm", "name": "預測失誤有限公司", "status": "active",
+            "credit_code": "91630100MA752LKX1M", "registered_region": None,
+            "filing_number": None, "filing_date": None, "legal_representative": None,
+            "document_type": None, "document_cipher": None, "document_lookup": None,
+            "version": 1, "created_at": now, "created_by": "admin:test", "updated_at": now,
+            "updated_by": "admin:test",
+        })
+        real = audit._leaf_parts
+        # A wrong prediction: the body committed to names the firm otherwise than the row.
+        monkeypatch.setattr(audit, "_leaf_parts", lambda time, actor, action, ref, _: real(
+            time, actor, action, ref, {**row, "name": "別的名稱"}))
+        with pytest.raises(LogIntegrityError, match="mispredicted"):
+            async with conn.transaction():
+                await audit.insert_with_leaf(conn, time=now, actor="admin:test",
+                                             action="subject.create", object_type="subject",
+                                             stored=row)
+
+
+def test_stored_form_predicts_what_postgresql_returns() -> None:
+    """Numeric columns come back at their scale, rounded half away from zero; a missing
+    column, an unknown one and a type it cannot predict are refused."""
+    from decimal import Decimal
+
+    from registry.db.shapes import Column, stored_form
+
+    shape = (Column("id", "uuid", None), Column("fine_amount", "numeric(18,6)", 6),
+             Column("log_index", "bigint", None), Column("search_text", "text", None),
+             Column("extra", "jsonb", None))
+    base = {"id": "0b4e3c1e-6a8e-4a43-9d9b-2d7c9b1c0a11", "extra": None}
+    got = stored_form("t", shape, {**base, "fine_amount": Decimal("1.2345675")})
+    assert got == {"id": uuid.UUID(base["id"]), "fine_amount": Decimal("1.234568"), "extra": None}
+    assert str(stored_form("t", shape, {**base, "fine_amount": 3})["fine_amount"]) == "3.000000"
+    with pytest.raises(RuntimeError, match="needs fine_amount"):
+        stored_form("t", shape, base)
+    with pytest.raises(RuntimeError, match="no column"):
+        stored_form("t", shape, {**base, "fine_amount": 1, "other": 1})
+    with pytest.raises(RuntimeError, match="jsonb"):
+        stored_form("t", shape, {**base, "fine_amount": 1, "extra": "{}"})

@@ -23,6 +23,7 @@ from typing import Any
 import asyncpg
 
 from registry.db.types import Conn
+from registry.errors import LogIntegrityError
 from registry.tlog.leaf import SALT_BYTES, commitment, encode_leaf, object_body
 
 # Object type named in leaves -> the table holding its current version. Each table
@@ -39,11 +40,18 @@ TABLE_OF: dict[str, str] = {
     "authority": "authorities",
 }
 
+# Every statement that takes indexes waits at most 5 s for the sequence lock: under
+# overload or behind a stuck writer the caller gets LockNotAvailableError (503 +
+# Retry-After) instead of hanging. Set in the statement itself (the WHERE is evaluated
+# before the row lock is waited for), for the rest of the transaction like SET LOCAL,
+# without a round trip of its own.
+_TAKE = "WHERE set_config('lock_timeout', '5s', true) IS NOT NULL"
+
 # What a writer stores in ``log_index`` before ``record`` knows the real index.
 PENDING_INDEX = -1
 _INDEX_MARK = b'"index":0,'
 _APPEND_SQL = (
-    "WITH s AS (UPDATE tlog_sequence SET next_index = next_index + 1"
+    "WITH s AS (UPDATE tlog_sequence SET next_index = next_index + 1 " + _TAKE +  # noqa: S608 - fixed text
     "           RETURNING next_index - 1 AS idx),"
     " l AS (INSERT INTO tlog_leaves (idx, leaf, created_at)"
     "       SELECT idx, $1::bytea || convert_to(idx::text, 'UTF8') || $2::bytea, $3 FROM s"
@@ -107,9 +115,6 @@ async def record(
         if table
         else "SELECT o.log_index FROM o WHERE $8::text IS NOT NULL"
     )
-    # Bounded wait for the sequence lock: under overload or a stuck writer the caller
-    # gets an error it can turn into 503 + Retry-After instead of hanging.
-    await conn.execute("SET LOCAL lock_timeout = '5s'")
     sql = _APPEND_SQL + stamp
     stored = await conn.fetchrow(
         sql,
@@ -132,10 +137,71 @@ async def record(
     )
 
 
+# ``record`` and the row's INSERT in one statement (``insert_with_leaf``): the index is taken
+# first, so the row is inserted with it; the leaf and the stored body follow.
+_INSERT_WITH_LEAF_SQL = (
+    "WITH s AS (UPDATE tlog_sequence SET next_index = next_index + 1 " + _TAKE +  # noqa: S608 - fixed text
+    "           RETURNING next_index - 1 AS idx),"
+    " r AS (INSERT INTO {table} ({columns}, log_index) VALUES ({values}, (SELECT idx FROM s))"
+    "       RETURNING *),"
+    " l AS (INSERT INTO tlog_leaves (idx, leaf, created_at)"
+    "       SELECT log_index, ${n1}::bytea || convert_to(log_index::text, 'UTF8') || ${n2}::bytea,"
+    "       ${n3} FROM r RETURNING idx),"
+    " o AS (INSERT INTO tlog_objects (log_index, object_type, object_id, body, salt)"
+    "       SELECT idx, ${n4}, ${n5}, ${n6}, ${n7} FROM l RETURNING log_index)"
+    " SELECT r.* FROM r JOIN o ON o.log_index = r.log_index"
+)
+
+
+async def insert_with_leaf(
+    conn: Conn,
+    *,
+    time: datetime,
+    actor: str,
+    action: str,
+    object_type: str,
+    stored: dict[str, Any],
+) -> Appended:
+    """INSERT a new row of ``object_type``'s table with its leaf and body: one statement.
+
+    ``stored`` is the row as the database will return it, every column but ``log_index``
+    (registry/db/shapes.py ``stored_form``): the body is committed to from it, before the
+    database has the row. In autocommit the statement is the whole write, atomic, and
+    holds the sequence lock only inside PostgreSQL, from the index to the commit; in a
+    transaction it is ``record`` after the row's INSERT. The body of the row the database
+    returns is compared with the one committed to: a difference means ``stored_form``
+    predicted wrong, a bug, and raises ``LogIntegrityError`` (``registry log verify``
+    would report that entry).
+    """
+    table = TABLE_OF[object_type]
+    object_id = str(stored["id"])
+    body, salt, head, tail = _leaf_parts(time, actor, action, f"{object_type}/{object_id}", stored)
+    columns = list(stored)
+    n = len(columns)
+    sql = _INSERT_WITH_LEAF_SQL.format(
+        table=table,
+        columns=", ".join(columns),
+        values=", ".join(f"${i + 1}" for i in range(n)),
+        n1=n + 1, n2=n + 2, n3=n + 3, n4=n + 4, n5=n + 5, n6=n + 6, n7=n + 7,
+    )
+    row = await conn.fetchrow(
+        sql, *stored.values(), head, tail, time, object_type, object_id, body, salt
+    )
+    if row is None:
+        raise RuntimeError(f"couldn't insert {object_type}/{object_id} with its leaf")
+    if object_body(row) != body:
+        raise LogIntegrityError(
+            f"{object_type}/{object_id} was stored otherwise than committed to at log entry "
+            f"{row['log_index']}: registry/db/shapes.py mispredicted a column"
+        )
+    index: int = row["log_index"]
+    return Appended(index=index, leaf=head + str(index).encode() + tail, row=row)
+
+
 # ``record`` for many rows of one table at once: one statement takes ``$8`` consecutive
 # indexes, inserts every leaf and stored body, and stamps every row, in the order given.
 _APPEND_MANY_SQL = (
-    "WITH s AS (UPDATE tlog_sequence SET next_index = next_index + $8"
+    "WITH s AS (UPDATE tlog_sequence SET next_index = next_index + $8 " + _TAKE +  # noqa: S608 - fixed text
     "           RETURNING next_index - $8 AS first),"
     " v AS (SELECT s.first + v.ord - 1 AS idx, v.* FROM s, unnest($1::bytea[], $2::bytea[],"
     "       $3::text[], $4::bytea[], $5::bytea[]) WITH ORDINALITY"
@@ -169,7 +235,6 @@ async def record_many(
     parts = [
         _leaf_parts(time, actor, action, f"{object_type}/{row['id']}", row) for row in rows
     ]
-    await conn.execute("SET LOCAL lock_timeout = '5s'")
     stamp = f"UPDATE {table} t SET log_index = o.log_index FROM o WHERE t.id = o.object_id::uuid"  # noqa: S608 - names from TABLE_OF
     stamped = await conn.fetch(
         _APPEND_MANY_SQL + stamp + " RETURNING t.*",

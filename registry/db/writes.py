@@ -31,13 +31,15 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import asyncpg
 
 from registry.clock import Clock
-from registry.db.audit import PENDING_INDEX, record
+from registry.db.audit import PENDING_INDEX, TABLE_OF, insert_with_leaf, record
 from registry.db.changes import CHANGES
-from registry.db.types import Conn
+from registry.db.shapes import TableShapes, stored_form
+from registry.db.types import Conn, required
 
 # Set while a task is inside an audited write. A second audited write on another
 # connection from inside the first would wait forever for the sequence lock the
@@ -88,6 +90,62 @@ async def audited_write(
     exception neither is (the savepoint is rolled back), and the caller's transaction
     decides the rest.
     """
+    joined = _joined_transaction(conn)
+    if joined is not None:
+        return await _write_in(joined, clock, actor, action, object_type, write)
+    async with pool.acquire() as own:
+        token = _INSIDE_WRITE.set(True)
+        try:
+            return await _write_in(own, clock, actor, action, object_type, write)
+        finally:
+            _INSIDE_WRITE.reset(token)
+
+
+async def audited_insert(
+    pool: asyncpg.Pool,
+    clock: Clock,
+    shapes: TableShapes,
+    *,
+    actor: str,
+    action: str,
+    object_type: str,
+    values: Callable[[datetime], dict[str, Any]],
+    conn: Conn | None = None,
+) -> Written:
+    """``audited_write`` of a new row given whole: ``values(now)`` names every column but
+    ``log_index`` (registry/db/shapes.py). Same guarantees, joins the same transactions.
+
+    On its own connection it is one autocommit statement (db/audit.py
+    ``insert_with_leaf``): one round trip instead of five, and the log's sequence lock is
+    held inside PostgreSQL only, never across a round trip to this process.
+    """
+    table = TABLE_OF[object_type]
+    joined = _joined_transaction(conn)
+    if joined is not None:
+        shape = await shapes.of(joined, table)
+        with CHANGES.writing():
+            async with joined.transaction():
+                now = clock.now()
+                appended = await insert_with_leaf(
+                    joined, time=now, actor=actor, action=action, object_type=object_type,
+                    stored=stored_form(table, shape, values(now)),
+                )
+    else:
+        async with pool.acquire() as own:
+            shape = await shapes.of(own, table)
+            now = clock.now()
+            stored = stored_form(table, shape, values(now))
+            with CHANGES.writing():
+                appended = await insert_with_leaf(
+                    own, time=now, actor=actor, action=action, object_type=object_type,
+                    stored=stored,
+                )
+    return Written(row=required(appended.row, "inserted row"), log_index=appended.index)
+
+
+def _joined_transaction(conn: Conn | None) -> Conn | None:
+    """The transaction an audited write joins: ``conn``, else this task's ambient one;
+    None when it runs on a connection of its own (refused inside another audited write)."""
     if conn is None:
         conn = _AMBIENT.get()
     if conn is not None:
@@ -96,18 +154,13 @@ async def audited_write(
                 "audited_write joined a transaction not opened by write_transaction: "
                 "open it with write_transaction so the process counts the write until it commits"
             )
-        return await _write_in(conn, clock, actor, action, object_type, write)
+        return conn
     if _INSIDE_WRITE.get():
         raise RuntimeError(
             "audited_write called inside another audited write on a new connection: "
             "pass conn= to join the outer transaction"
         )
-    async with pool.acquire() as own:
-        token = _INSIDE_WRITE.set(True)
-        try:
-            return await _write_in(own, clock, actor, action, object_type, write)
-        finally:
-            _INSIDE_WRITE.reset(token)
+    return None
 
 
 @asynccontextmanager

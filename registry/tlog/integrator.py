@@ -25,10 +25,10 @@ import structlog
 
 from registry.db.tlog_store import (
     Head,
+    MissingNodes,
     committed_leaf_count,
+    node_rows,
     read_head,
-    read_leaves,
-    read_nodes,
 )
 from registry.db.types import Conn
 from registry.errors import LogIntegrityError, Unavailable
@@ -85,50 +85,90 @@ async def initialise_log(conn: Conn, key: LogKey, origin: str) -> bool:
     return True
 
 
+# The head (locked), how many leaves are committed and the log's current key, in one
+# round trip: integration runs once per batch of writes, so its round trips count.
+_HEAD_SQL = (
+    "SELECT h.size, h.root, h.checkpoint,"
+    " (SELECT coalesce(max(idx) + 1, 0) FROM tlog_leaves) AS committed,"
+    " (SELECT verifier_key FROM tlog_keys WHERE valid_until IS NULL) AS current_key"
+    " FROM tlog_head h FOR UPDATE OF h"
+)
+# The batch's leaves (level -1) and the stored frontier nodes it builds on, in one read.
+_LEAVES_AND_NODES_SQL = (
+    "SELECT -1 AS level, idx, leaf AS bytes FROM tlog_leaves WHERE idx >= $1 AND idx < $2"
+    " UNION ALL SELECT n.level, n.idx, n.hash FROM tlog_nodes n"
+    " JOIN unnest($3::smallint[], $4::bigint[]) AS w(level, idx)"
+    " ON n.level = w.level AND n.idx = w.idx"
+)
+# New nodes, the signed checkpoint and the compare-and-set of the head, in one statement.
+_STORE_SQL = (
+    "WITH n AS (INSERT INTO tlog_nodes (level, idx, hash)"
+    "           SELECT * FROM unnest($1::smallint[], $2::bigint[], $3::bytea[])),"
+    " c AS (INSERT INTO tlog_checkpoints (size, root, checkpoint) VALUES ($4, $5, $6))"
+    " UPDATE tlog_head SET size = $4, root = $5, checkpoint = $6, updated_at = now()"
+    " WHERE size = $7"
+)
+
+
+class KeyChanged(Exception):
+    """The log's current key is not the one integration was asked to sign with (a
+    ``registry keys rotate`` ran beside this process): nothing was signed."""
+
+    def __init__(self, current: str) -> None:
+        super().__init__(f"the log's current key is now {current}")
+        self.current = current
+
+
 async def integrate_once(
     conn: Conn, key: LogKey, origin: str, *, max_batch: int = MAX_BATCH
 ) -> Head:
     """Integrate up to ``max_batch`` committed leaves; return the head after it.
 
     Guarantee: on return the head, its nodes and its checkpoint are committed together.
+    Signs only with the log's current key: another raises ``KeyChanged`` and stores nothing.
+    Five round trips whatever the batch: BEGIN, the head, the leaves with the frontier,
+    the store, COMMIT.
     """
     async with conn.transaction():
-        head = await read_head(conn, for_update=True)
-        if head is None:
+        found = await conn.fetchrow(_HEAD_SQL)
+        if found is None:
             raise LogIntegrityError("the log has no tree head: run `registry migrate` first")
-        count = await committed_leaf_count(conn)
+        head = Head(found["size"], bytes(found["root"]), found["checkpoint"])
+        count: int = found["committed"]
         if count <= head.size:
             return head
+        if found["current_key"] is not None and found["current_key"] != key.verifier:
+            raise KeyChanged(found["current_key"])
         end = min(count, head.size + max_batch)
-        leaves = await read_leaves(conn, head.size, end)
-        hashes = [leaf_hash(leaf) for leaf in leaves]
-        frontier = await read_nodes(conn, root_node_ids(head.size))
+        wanted = list(dict.fromkeys(root_node_ids(head.size)))
+        rows = await conn.fetch(
+            _LEAVES_AND_NODES_SQL,
+            head.size,
+            end,
+            [level for level, _ in wanted],
+            [idx for _, idx in wanted],
+        )
+        leaves = sorted((r["idx"], bytes(r["bytes"])) for r in rows if r["level"] < 0)
+        if [idx for idx, _ in leaves] != list(range(head.size, end)):
+            raise MissingNodes(f"leaves between {head.size} and {end} are not contiguous")
+        frontier = {(r["level"], r["idx"]): bytes(r["bytes"]) for r in rows if r["level"] >= 0}
+        if len(frontier) != len(wanted):
+            missing = [node for node in wanted if node not in frontier]
+            raise MissingNodes(f"tree nodes missing from storage: {missing[:5]}")
         if root_from_nodes(head.size, frontier) != head.root:
             raise LogIntegrityError(
                 f"stored nodes do not match the tree head at size {head.size}: "
                 "run `registry log verify`"
             )
+        hashes = [leaf_hash(leaf) for _, leaf in leaves]
         created = new_complete_nodes(head.size, hashes, lambda level, idx: frontier[(level, idx)])
         known = dict(frontier)
         known.update({(level, idx): digest for level, idx, digest in created})
         root = root_from_nodes(end, known)
-        await conn.copy_records_to_table(
-            "tlog_nodes", records=created, columns=["level", "idx", "hash"]
-        )
         note = sign_checkpoint(key, origin, end, root)
-        await conn.execute(
-            "INSERT INTO tlog_checkpoints (size, root, checkpoint) VALUES ($1, $2, $3)",
-            end,
-            root,
-            note,
-        )
+        levels, indexes, digests = node_rows(created)
         updated = await conn.execute(
-            "UPDATE tlog_head SET size = $1, root = $2, checkpoint = $3, updated_at = now()"
-            " WHERE size = $4",
-            end,
-            root,
-            note,
-            head.size,
+            _STORE_SQL, levels, indexes, digests, end, root, note, head.size
         )
         if updated != "UPDATE 1":
             # Impossible while we hold the row lock; if it happens, stop rather than fork.
@@ -197,26 +237,25 @@ class Integrator:
                 retry_after=1,
             ) from None
 
-    async def _refresh_key(self, conn: Conn) -> None:
-        # A `registry keys rotate` run beside this process publishes a new current key;
+    def _reload_key(self, current: str) -> None:
+        # A `registry keys rotate` run beside this process published a new current key;
         # from then on only that key may sign.
-        current = await conn.fetchval(
-            "SELECT verifier_key FROM tlog_keys WHERE valid_until IS NULL"
-        )
-        if current is not None and current != self._key.verifier:
-            fresh = self._key_source()
-            if fresh.verifier != current:
-                raise LogIntegrityError(
-                    f"the log's current key is {current} but the key file holds {fresh.verifier}"
-                )
-            self._key = fresh
-            log.info("log_key_reloaded", verifier=fresh.verifier)
+        fresh = self._key_source()
+        if fresh.verifier != current:
+            raise LogIntegrityError(
+                f"the log's current key is {current} but the key file holds {fresh.verifier}"
+            )
+        self._key = fresh
+        log.info("log_key_reloaded", verifier=fresh.verifier)
 
     async def _integrate_and_resolve(self) -> None:
         async with self._pool.acquire() as conn:
-            await self._refresh_key(conn)
             while True:
-                head = await integrate_once(conn, self._key, self._origin)
+                try:
+                    head = await integrate_once(conn, self._key, self._origin)
+                except KeyChanged as changed:
+                    self._reload_key(changed.current)
+                    continue
                 self.head = head
                 still_waiting = []
                 for index, future in self._waiters:
