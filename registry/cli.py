@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import signal
 import sys
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
@@ -103,6 +104,23 @@ def _run(coro: Coroutine[Any, Any, int]) -> int:
 SERVER_LOOP = "asyncio"
 
 
+def _stop_cleanly_on_sigterm() -> None:
+    """Make SIGTERM end the process like Ctrl-C does: through the exit-time clean-up.
+
+    uvicorn catches SIGTERM and SIGINT, shuts down gracefully, then restores the handlers
+    it found and raises the signal again. SIGINT's default handler raises
+    KeyboardInterrupt, so Python unwinds and the exit-time clean-up stops the embedded
+    PostgreSQL (registry/db/embedded.py); SIGTERM's default ends the process at once and
+    left PostgreSQL running. What systemd, Docker and most supervisors send must stop it
+    too, so SIGTERM's handler, the one uvicorn restores, exits the same way.
+    """
+
+    def exit_after_shutdown(signum: int, frame: object) -> None:
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, exit_after_shutdown)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -118,6 +136,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     else:
         _run(_with_db(settings, _nothing, pii_key="need"))
     app = create_app(settings, database_url=url)
+    _stop_cleanly_on_sigterm()
     uvicorn.run(
         app,
         host=args.host,
