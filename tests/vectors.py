@@ -1,8 +1,10 @@
 """Loader for the shared test vectors (data files, never edited by tests).
 
-They live in ``shared/vectors`` beside the repository; ``REGISTRY_VECTORS_DIR``
-points elsewhere. A missing directory is an error, not a skip: these tests are
-the proof that the log's hashing matches everyone else's.
+They live in ``tests/vectors/``, a copy of the project's shared vectors (``../shared/vectors``
+beside the checkout, where the team keeps them; ``test_vectors_copy.py`` checks the copy
+is still equal to them wherever they are present), so a clone alone runs its tests.
+``REGISTRY_VECTORS_DIR`` points elsewhere. A missing directory is an error, not a skip:
+these tests are the proof that the log's hashing matches everyone else's.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 def vectors_dir() -> Path:
     override = os.environ.get("REGISTRY_VECTORS_DIR")
     path = (
-        Path(override) if override else Path(__file__).resolve().parents[2] / "shared" / "vectors"
+        Path(override) if override else Path(__file__).resolve().parent / "vectors"
     )
     if not path.is_dir():
         raise FileNotFoundError(
