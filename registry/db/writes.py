@@ -13,6 +13,10 @@ them commit together or not at all. Checkpoints are not written here: the integr
 signs one for whatever is committed, and ``last_leaf`` names the index a receipt for
 the whole transaction must wait for.
 
+``audited_insert`` is the same for a new row given whole: on a connection of its own it
+is one autocommit statement (db/audit.py ``insert_with_leaf``), so its crash points are
+before the statement (nothing written) and after it (everything committed).
+
 Crash points (the process dies, the connection drops, or the code raises):
 - before ``record`` took an index: the rollback drops the row; nothing is reserved;
 - after ``record``, before the commit: the rollback drops the row, its leaf, its
