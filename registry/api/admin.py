@@ -11,6 +11,8 @@ from typing import Annotated
 
 import asyncpg
 from litestar import Controller, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from msgspec import Meta, Struct
 
@@ -112,7 +114,7 @@ class TokenController(Controller):
     middleware = [requires("admin")]
 
     @get("/", responses=problem_responses(401, 403), summary="List API tokens (never the secrets)")
-    async def list_all(self, services: Services) -> list[TokenInfo]:
+    async def list_all(self, services: NamedDependency[Services]) -> list[TokenInfo]:
         return [_info(r) for r in await list_tokens(services.pool)]
 
     @post(
@@ -122,7 +124,10 @@ class TokenController(Controller):
         summary="Issue a token; the secret is in this answer only",
     )
     async def issue(
-        self, data: TokenRequest, services: Services, principal: Principal
+        self,
+        data: JSONBody[TokenRequest],
+        services: NamedDependency[Services],
+        principal: NamedDependency[Principal],
     ) -> IssuedToken:
         token, written = await issue_token(
             services.pool, services.clock, role=data.role, name=data.name, actor=principal.actor,
@@ -142,7 +147,10 @@ class TokenController(Controller):
         summary="Revoke a token at once",
     )
     async def revoke(
-        self, token_id: uuid.UUID, services: Services, principal: Principal
+        self,
+        token_id: FromPath[uuid.UUID],
+        services: NamedDependency[Services],
+        principal: NamedDependency[Principal],
     ) -> RevokedToken:
         written = await revoke_token(
             services.pool, services.clock, token_id=token_id, actor=principal.actor
@@ -170,13 +178,13 @@ class AuthorityController(Controller):
 
     @get("/", responses=problem_responses(401, 403),
          summary="List authorities (active and deactivated) with their live token counts")
-    async def list_all(self, services: Services) -> list[AuthorityInfo]:
+    async def list_all(self, services: NamedDependency[Services]) -> list[AuthorityInfo]:
         return [_authority(r) for r in await list_authorities(services.pool)]
 
     @post("/", status_code=HTTP_201_CREATED, responses=problem_responses(400, 401, 403, 409, 422),
           summary="Register an authority (a government body's GB 32100 code and its name)")
-    async def add(self, data: AuthorityRequest, services: Services,
-                  principal: Principal) -> AuthorityWritten:
+    async def add(self, data: JSONBody[AuthorityRequest], services: NamedDependency[Services],
+                  principal: NamedDependency[Principal]) -> AuthorityWritten:
         written = await add_authority(services.pool, services.clock, code=data.code,
                                       name=data.name, actor=principal.actor)
         receipt = await services.receipt(written.log_index)
@@ -186,8 +194,8 @@ class AuthorityController(Controller):
     @post("/{code:str}/deactivate", status_code=HTTP_200_OK,
           responses=problem_responses(401, 403, 404, 409, 422),
           summary="Deactivate an authority: its regulator tokens are refused at once")
-    async def deactivate(self, code: str, services: Services,
-                         principal: Principal) -> AuthorityWritten:
+    async def deactivate(self, code: FromPath[str], services: NamedDependency[Services],
+                         principal: NamedDependency[Principal]) -> AuthorityWritten:
         written, refused = await deactivate_authority(services.pool, services.clock, code=code,
                                                       actor=principal.actor)
         # Committed: refuse them here before answering (other processes hear the notices).

@@ -6,7 +6,8 @@ import uuid
 from typing import Annotated
 
 from litestar import Controller, get, post
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from registry.api.auth import BEARER, requires
@@ -47,7 +48,8 @@ class BlacklistController(Controller):
           summary="Propose listing a subject (organisation or practitioner)",
           description="Needs a criterion, its legal basis and at least one serious, unrevoked "
                       "record of the same subject (409 otherwise).")
-    async def propose(self, data: Proposal, services: Services, principal: Principal) -> BlacklistEntry:
+    async def propose(self, data: JSONBody[Proposal], services: NamedDependency[Services],
+                      principal: NamedDependency[Principal]) -> BlacklistEntry:
         written = await blacklist.propose(services, principal, data.subject_id,
                                           data.criterion, data.legal_basis, data.record_ids)
         return await _answer(services, written)
@@ -56,11 +58,11 @@ class BlacklistController(Controller):
          summary="List entries by state (keyset pagination by id)")
     async def list_entries(
         self,
-        services: Services,
+        services: NamedDependency[Services],
         wanted: Annotated[
             str | None, enum_query(blacklist.STATES, "the entries' current state", query="state")
         ] = None,
-        subject_id: uuid.UUID | None = None,
+        subject_id: FromQuery[uuid.UUID | None] = None,
         cursor: Annotated[str | None, Parameter(max_length=200)] = None,
         limit: Annotated[int, Parameter(ge=1, le=500)] = 50,
     ) -> BlacklistPage:
@@ -73,34 +75,39 @@ class BlacklistController(Controller):
         return BlacklistPage(items=[view(BlacklistEntry, r) for r in rows], next_cursor=next_cursor)
 
     @get("/{entry_id:uuid}", responses=problem_responses(401, 403, 404), summary="Read an entry")
-    async def read(self, entry_id: uuid.UUID, services: Services) -> BlacklistEntry:
+    async def read(self, entry_id: FromPath[uuid.UUID],
+                   services: NamedDependency[Services]) -> BlacklistEntry:
         entry: BlacklistEntry = view(BlacklistEntry, await fetch(services, "blacklist_entry", entry_id))
         return entry
 
     @post("/{entry_id:uuid}/notify", status_code=HTTP_200_OK, responses=_STEP,
           summary="Record that the subject was told (告知); opens the objection window")
-    async def notify(self, entry_id: uuid.UUID, data: Notice, services: Services,
-                     principal: Principal) -> BlacklistEntry:
+    async def notify(self, entry_id: FromPath[uuid.UUID], data: JSONBody[Notice],
+                     services: NamedDependency[Services],
+                     principal: NamedDependency[Principal]) -> BlacklistEntry:
         return await _answer(services, await blacklist.notify(
             services, principal, entry_id, data.channel, data.on, data.version))
 
     @post("/{entry_id:uuid}/list", status_code=HTTP_200_OK, responses=_STEP,
           summary="List the subject, after the objection window with no objection pending")
-    async def list_entry(self, entry_id: uuid.UUID, data: Listing, services: Services,
-                         principal: Principal) -> BlacklistEntry:
+    async def list_entry(self, entry_id: FromPath[uuid.UUID], data: JSONBody[Listing],
+                         services: NamedDependency[Services],
+                         principal: NamedDependency[Principal]) -> BlacklistEntry:
         return await _answer(services, await blacklist.list_entry(
             services, principal, entry_id, data.planned_removal_on, data.version))
 
     @post("/{entry_id:uuid}/remove", status_code=HTTP_200_OK, responses=_STEP,
           summary="Remove a listed entry (period ended, repair, decision revoked or corrected)")
-    async def remove(self, entry_id: uuid.UUID, data: Removal, services: Services,
-                     principal: Principal) -> BlacklistEntry:
+    async def remove(self, entry_id: FromPath[uuid.UUID], data: JSONBody[Removal],
+                     services: NamedDependency[Services],
+                     principal: NamedDependency[Principal]) -> BlacklistEntry:
         return await _answer(services, await blacklist.remove(
             services, principal, entry_id, data.reason, data.version))
 
     @post("/{entry_id:uuid}/withdraw", status_code=HTTP_200_OK, responses=_STEP,
           summary="Withdraw a proposal before it is listed")
-    async def withdraw(self, entry_id: uuid.UUID, data: Withdrawal, services: Services,
-                       principal: Principal) -> BlacklistEntry:
+    async def withdraw(self, entry_id: FromPath[uuid.UUID], data: JSONBody[Withdrawal],
+                       services: NamedDependency[Services],
+                       principal: NamedDependency[Principal]) -> BlacklistEntry:
         return await _answer(services, await blacklist.withdraw(
             services, principal, entry_id, data.reason, data.version))

@@ -14,8 +14,9 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Controller, Request, get, post
+from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 from litestar.response.base import ASGIResponse
 from litestar.status_codes import HTTP_200_OK
 from litestar.types import Receive, Scope, Send
@@ -306,7 +307,8 @@ class BureauController(Controller):
             "inclusion proof."
         ),
     )
-    async def profile(self, credit_code: str, request: Request[Any, Any, Any]) -> JsonBody:
+    async def profile(self, credit_code: FromPath[str],
+                      request: Request[Any, Any, Any]) -> JsonBody:
         [answer] = await profiles.lookup_many(
             _services(request), [profiles.Identifier(credit_code=credit_code)]
         )
@@ -381,7 +383,10 @@ class BureauController(Controller):
         ),
     )
     async def lookup(
-        self, data: PractitionerLookup, services: Services, principal: Principal
+        self,
+        data: JSONBody[PractitionerLookup],
+        services: NamedDependency[Services],
+        principal: NamedDependency[Principal],
     ) -> JsonBody:
         purpose = _check_purpose(services, data.purpose)
         asked = [
@@ -407,7 +412,10 @@ class BureauController(Controller):
         ),
     )
     async def bulk(
-        self, data: BulkLookup, services: Services, principal: Principal
+        self,
+        data: JSONBody[BulkLookup],
+        services: NamedDependency[Services],
+        principal: NamedDependency[Principal],
     ) -> JsonBody:
         personal = any(
             i.document_type is not None or i.document_number is not None for i in data.identifiers
@@ -462,8 +470,8 @@ class BureauController(Controller):
     )
     async def changes(
         self,
-        services: Services,
-        principal: Principal,
+        services: NamedDependency[Services],
+        principal: NamedDependency[Principal],
         # Optional to the parser, required in the document: a missing purpose is then
         # our 422 naming it with the accepted list, as for a lookup, not a bare 400.
         purpose: Annotated[
@@ -513,8 +521,8 @@ class AccessRecordController(Controller):
     )
     async def list_records(
         self,
-        services: Services,
-        token_id: uuid.UUID | None = None,
+        services: NamedDependency[Services],
+        token_id: FromQuery[uuid.UUID | None] = None,
         cursor: Annotated[str | None, Parameter(max_length=200)] = None,
         limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
     ) -> AccessPage:
@@ -533,8 +541,8 @@ class AccessRecordController(Controller):
     )
     async def for_subject(
         self,
-        subject_id: uuid.UUID,
-        services: Services,
+        subject_id: FromPath[uuid.UUID],
+        services: NamedDependency[Services],
         cursor: Annotated[str | None, Parameter(max_length=200)] = None,
         limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
     ) -> AccessPage:

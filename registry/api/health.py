@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Response, get
+from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from msgspec import Struct
 
@@ -33,7 +34,7 @@ async def healthz() -> Health:
     responses={503: ResponseSpec(data_container=Health, description="Not ready")},
     cache=False,
 )
-async def readyz(services: Services) -> Response[Any]:
+async def readyz(services: NamedDependency[Services]) -> Response[Any]:
     checks: dict[str, str] = {}
     try:
         async with services.pool.acquire(timeout=2) as conn:

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Final, Literal
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
+from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
 from litestar.openapi.spec import (
     OpenAPIFormat,
@@ -19,7 +20,7 @@ from litestar.openapi.spec import (
     RequestBody,
     Schema,
 )
-from litestar.params import Parameter
+from litestar.params import FromPath, Parameter, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
 
 from registry.api.auth import BEARER, requires
@@ -169,17 +170,17 @@ class ImportController(Controller):
     async def upload(
         self,
         request: Request[Any, Any, Any],
-        services: Services,
-        principal: Principal,
-        import_jobs: ImportJobs,
+        services: NamedDependency[Services],
+        principal: NamedDependency[Principal],
+        import_jobs: NamedDependency[ImportJobs],
         grade: Annotated[str | None, enum_query(GRADES, description=(
             "The grade of rows without 失信程度 (JSONL: bodies without grade)"))] = None,
-        create_subjects: Annotated[bool, Parameter(query="create_subjects", description=(
+        create_subjects: Annotated[bool, QueryParameter(name="create_subjects", description=(
             "Register the subjects rows name that are not registered yet"))] = False,
-        dry_run: Annotated[bool, Parameter(query="dry_run", description=(
+        dry_run: Annotated[bool, QueryParameter(name="dry_run", description=(
             "Check every row and write nothing: the report says what would be refused"))] = False,
-        file_name: Annotated[str | None, Parameter(
-            query="file_name", max_length=200, description="The file's name, to show")] = None,
+        file_name: Annotated[str | None, QueryParameter(
+            name="file_name", max_length=200, description="The file's name, to show")] = None,
     ) -> Response[ImportJob]:
         if grade is not None and grade not in GRADES:
             raise InvalidInput("grade", f"unknown grade {grade!r}", ", ".join(GRADES),
@@ -206,8 +207,8 @@ class ImportController(Controller):
     )
     async def list_all(
         self,
-        services: Services,
-        principal: Principal,
+        services: NamedDependency[Services],
+        principal: NamedDependency[Principal],
         cursor: Annotated[str | None, Parameter(max_length=200)] = None,
         limit: Annotated[int, Parameter(ge=1, le=100)] = 20,
     ) -> ImportJobPage:
@@ -226,8 +227,8 @@ class ImportController(Controller):
         responses=problem_responses(401, 403, 404),
         summary="An import job: its state, counts, speed and time left",
     )
-    async def show(self, job_id: uuid.UUID, services: Services,
-                   principal: Principal) -> ImportJob:
+    async def show(self, job_id: FromPath[uuid.UUID], services: NamedDependency[Services],
+                   principal: NamedDependency[Principal]) -> ImportJob:
         return _view(await _own_job(services, principal, job_id), services.clock.now())
 
     @get(
@@ -241,8 +242,8 @@ class ImportController(Controller):
             "while the job runs."
         ),
     )
-    async def report(self, job_id: uuid.UUID, services: Services,
-                     principal: Principal) -> Response[bytes]:
+    async def report(self, job_id: FromPath[uuid.UUID], services: NamedDependency[Services],
+                     principal: NamedDependency[Principal]) -> Response[bytes]:
         await _own_job(services, principal, job_id)
         body = report_bytes(await job_problems(services, job_id))
         return Response(body, media_type="text/csv; charset=utf-8", headers={

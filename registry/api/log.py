@@ -6,7 +6,8 @@ import base64
 from typing import Annotated
 
 from litestar import Response, get
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import FromPath, Parameter
 from msgspec import Struct
 
 from registry.api.openapi import problem_responses
@@ -65,7 +66,7 @@ async def _size(services: Services) -> int:
     media_type=_TEXT,
     cache=False,
 )
-async def checkpoint(services: Services) -> Response[str]:
+async def checkpoint(services: NamedDependency[Services]) -> Response[str]:
     head = await read_head(services.pool)
     if head is None:
         raise NotFound("the log is not initialised")
@@ -77,7 +78,7 @@ async def checkpoint(services: Services) -> Response[str]:
     summary="Verifier keys (C2SP signed-note), current first, one per line",
     media_type=_TEXT,
 )
-async def key(services: Services) -> Response[str]:
+async def key(services: NamedDependency[Services]) -> Response[str]:
     rows = await verifier_keys(services.pool)
     return Response(
         "".join(r["verifier_key"] + "\n" for r in rows), media_type=_TEXT, headers=_NO_CACHE
@@ -91,7 +92,7 @@ class KeyInfo(Struct):
 
 
 @get("/keys", summary="Verifier keys with their validity windows, current first")
-async def keys(services: Services) -> list[KeyInfo]:
+async def keys(services: NamedDependency[Services]) -> list[KeyInfo]:
     rows = await verifier_keys(services.pool)
     return [
         KeyInfo(
@@ -108,7 +109,7 @@ async def keys(services: Services) -> list[KeyInfo]:
     summary="Leaves start..end-1 (at most 1000), base64 of the exact bytes",
     responses=problem_responses(400, 422),
 )
-async def entries(services: Services, start: Index, end: Index) -> Entries:
+async def entries(services: NamedDependency[Services], start: Index, end: Index) -> Entries:
     size = await _size(services)
     if end <= start:
         raise InvalidInput(
@@ -131,7 +132,8 @@ async def entries(services: Services, start: Index, end: Index) -> Entries:
     summary="RFC 6962 §2.1.1 inclusion proof of leaf `index` in tree `size`",
     responses=problem_responses(400, 422),
 )
-async def proof_inclusion(services: Services, index: Index, size: Size) -> InclusionProof:
+async def proof_inclusion(services: NamedDependency[Services], index: Index,
+                          size: Size) -> InclusionProof:
     current = await _size(services)
     if size > current:
         raise InvalidInput("size", f"is beyond the tree size {current}", f"1..{current}")
@@ -146,7 +148,8 @@ async def proof_inclusion(services: Services, index: Index, size: Size) -> Inclu
     summary="RFC 6962 §2.1.2 consistency proof between two tree sizes",
     responses=problem_responses(400, 422),
 )
-async def proof_consistency(services: Services, old: Size, new: Size) -> ConsistencyProof:
+async def proof_consistency(services: NamedDependency[Services], old: Size,
+                            new: Size) -> ConsistencyProof:
     current = await _size(services)
     if new > current:
         raise InvalidInput("new", f"is beyond the tree size {current}", f"old..{current}")
@@ -163,7 +166,7 @@ async def proof_consistency(services: Services, old: Size, new: Size) -> Consist
     responses=problem_responses(400, 404),
     cache=False,
 )
-async def tile(services: Services, tile_path: str) -> Response[bytes]:
+async def tile(services: NamedDependency[Services], tile_path: FromPath[str]) -> Response[bytes]:
     try:
         ref = parse_tile_path("tile/" + tile_path.lstrip("/"))
     except ValueError as error:

@@ -11,7 +11,8 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, get, post
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from msgspec import Struct
 
@@ -101,8 +102,8 @@ class ObjectionController(Controller):
                       "`<deadline>_provisional` flag: true when it reaches into a year whose "
                       "notice the registry does not know yet (counted Monday to Friday for "
                       "now, counted again once the year is added).")
-    async def file(self, data: ObjectionIn, services: Services,
-                   principal: Principal) -> ObjectionWritten:
+    async def file(self, data: JSONBody[ObjectionIn], services: NamedDependency[Services],
+                   principal: NamedDependency[Principal]) -> ObjectionWritten:
         filed = await objections.file(services, principal, principal.role,
                                       data.target_type, data.target_id, data.grounds)
         return await _objection_answer(services, filed)
@@ -111,12 +112,12 @@ class ObjectionController(Controller):
          summary="List objections: pending (state=filed) or overdue (keyset by id)")
     async def list_objections(
         self,
-        services: Services,
+        services: NamedDependency[Services],
         wanted: Annotated[str | None, enum_query(
             OBJECTION_STATES, "the objections' state (filed: awaiting a decision)", query="state"
         )] = None,
         overdue: Annotated[bool, Parameter(description="still filed after answer_due")] = False,
-        subject_id: uuid.UUID | None = None,
+        subject_id: FromQuery[uuid.UUID | None] = None,
         cursor: Annotated[str | None, Parameter(max_length=200)] = None,
         limit: Annotated[int, Parameter(ge=1, le=500)] = 50,
     ) -> ObjectionPage:
@@ -131,8 +132,8 @@ class ObjectionController(Controller):
 
     @get("/{objection_id:uuid}", middleware=[requires("regulator", "bureau")],
          responses=problem_responses(401, 403, 404), summary="Read an objection")
-    async def read(self, objection_id: uuid.UUID, services: Services,
-                   principal: Principal) -> Objection:
+    async def read(self, objection_id: FromPath[uuid.UUID], services: NamedDependency[Services],
+                   principal: NamedDependency[Principal]) -> Objection:
         row = _filed_by_caller(await fetch(services, "objection", objection_id), principal,
                                f"no objection with id {objection_id}", object_type="objection",
                                services=services)
@@ -142,8 +143,9 @@ class ObjectionController(Controller):
 
     @post("/{objection_id:uuid}/decide", middleware=[requires("regulator")], status_code=HTTP_200_OK,
           responses=_WRITE, summary="Decide an objection once: upheld (revoke or correct) or rejected")
-    async def decide(self, objection_id: uuid.UUID, data: ObjectionDecision, services: Services,
-                     principal: Principal) -> ObjectionWritten:
+    async def decide(self, objection_id: FromPath[uuid.UUID], data: JSONBody[ObjectionDecision],
+                     services: NamedDependency[Services],
+                     principal: NamedDependency[Principal]) -> ObjectionWritten:
         decided = await objections.decide(
             services, principal, objection_id, upheld=data.outcome == "upheld",
             note=data.note, action=data.action,
@@ -160,7 +162,8 @@ class RepairController(Controller):
           responses=_WRITE, summary="Apply for credit repair of a record or a listing",
           description="Accepted from the end of the minimum publicity period while still "
                       "published (409 naming the dates otherwise). Repair is free.")
-    async def apply(self, data: RepairIn, services: Services, principal: Principal) -> Repair:
+    async def apply(self, data: JSONBody[RepairIn], services: NamedDependency[Services],
+                    principal: NamedDependency[Principal]) -> Repair:
         written = await repairs.apply(services, principal, data.target_type, data.target_id,
                                       data.grounds)
         repair: Repair = view(Repair, written.row, await services.receipt(written.log_index))
@@ -170,11 +173,11 @@ class RepairController(Controller):
          summary="List repair applications (state=applied for pending; keyset by id)")
     async def list_repairs(
         self,
-        services: Services,
+        services: NamedDependency[Services],
         wanted: Annotated[str | None, enum_query(
             REPAIR_STATES, "the applications' state (applied: awaiting a decision)", query="state"
         )] = None,
-        subject_id: uuid.UUID | None = None,
+        subject_id: FromQuery[uuid.UUID | None] = None,
         cursor: Annotated[str | None, Parameter(max_length=200)] = None,
         limit: Annotated[int, Parameter(ge=1, le=500)] = 50,
     ) -> RepairPage:
@@ -188,7 +191,8 @@ class RepairController(Controller):
 
     @get("/{repair_id:uuid}", middleware=[requires("regulator", "bureau")],
          responses=problem_responses(401, 403, 404), summary="Read a repair application")
-    async def read(self, repair_id: uuid.UUID, services: Services, principal: Principal) -> Repair:
+    async def read(self, repair_id: FromPath[uuid.UUID], services: NamedDependency[Services],
+                   principal: NamedDependency[Principal]) -> Repair:
         row = _filed_by_caller(await fetch(services, "repair", repair_id), principal,
                                f"no repair with id {repair_id}", object_type="repair",
                                services=services)
@@ -197,14 +201,16 @@ class RepairController(Controller):
 
     @post("/{repair_id:uuid}/approve", middleware=[requires("regulator")], status_code=HTTP_200_OK,
           responses=_WRITE, summary="Approve: publication of the record or listing ends today")
-    async def approve(self, repair_id: uuid.UUID, data: RepairDecision, services: Services,
-                      principal: Principal) -> Repair:
+    async def approve(self, repair_id: FromPath[uuid.UUID], data: JSONBody[RepairDecision],
+                      services: NamedDependency[Services],
+                      principal: NamedDependency[Principal]) -> Repair:
         return await self._decide(repair_id, True, data, services, principal)
 
     @post("/{repair_id:uuid}/reject", middleware=[requires("regulator")], status_code=HTTP_200_OK,
           responses=_WRITE, summary="Reject: the record stays published; the subject may apply again")
-    async def reject(self, repair_id: uuid.UUID, data: RepairDecision, services: Services,
-                     principal: Principal) -> Repair:
+    async def reject(self, repair_id: FromPath[uuid.UUID], data: JSONBody[RepairDecision],
+                     services: NamedDependency[Services],
+                     principal: NamedDependency[Principal]) -> Repair:
         return await self._decide(repair_id, False, data, services, principal)
 
     async def _decide(self, repair_id: uuid.UUID, approve: bool, data: RepairDecision,

@@ -13,7 +13,7 @@ from litestar._openapi.schema_generation import SchemaCreator
 from litestar._openapi.schema_generation.plugins.struct import StructSchemaPlugin
 from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.openapi.spec import Components, OpenAPIType, Schema, SecurityScheme
-from litestar.params import Parameter, ParameterKwarg
+from litestar.params import QueryParameter
 from litestar.plugins import OpenAPISchemaPlugin
 from litestar.typing import FieldDefinition
 
@@ -112,17 +112,14 @@ class StrictStructSchemaPlugin(StructSchemaPlugin):
 
 def enum_query(
     values: Sequence[str], description: str, *, query: str | None = None
-) -> ParameterKwarg:
+) -> QueryParameter:
     """A query parameter that takes one of ``values``, documented as that ``enum``.
 
     The schema only documents: the route checks the value against the same ``values`` and
     answers anything else with its 422 naming the field and the accepted list (typed as a
     ``Literal`` instead, the value would be refused by Litestar, with a 400, before it).
     """
-    kwarg: ParameterKwarg = Parameter(
-        query=query, description=description, schema_extra={"enum": list(values)}
-    )
-    return kwarg
+    return QueryParameter(name=query, description=description, schema_extra={"enum": list(values)})
 
 
 # What every query parameter's text must be (api/body_guard.py refuses the rest with a 400).

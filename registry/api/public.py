@@ -13,6 +13,7 @@ from email.utils import parsedate_to_datetime
 from typing import Annotated, Any, Final
 
 from litestar import Request, Response, Router, get
+from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
 from litestar.openapi.spec import (
     OpenAPIMediaType,
@@ -21,7 +22,7 @@ from litestar.openapi.spec import (
     Operation,
     Schema,
 )
-from litestar.params import Parameter
+from litestar.params import FromPath, Parameter
 from litestar.response import Stream
 from litestar.types import ControllerRouterHandler
 from msgspec import Struct
@@ -135,16 +136,16 @@ class FeedDocument(Struct):
      responses={200: ResponseSpec(data_container=FeedDocument, description="A feed page"),
                 304: ResponseSpec(None, description="Not modified"), **problem_responses(400)},
      media_type="application/json")
-async def feed_json(request: Request[Any, Any, Any], services: Services, before: Before = None,
-                    limit: Limit = DEFAULT_FEED_LIMIT) -> Response[bytes]:
+async def feed_json(request: Request[Any, Any, Any], services: NamedDependency[Services],
+                    before: Before = None, limit: Limit = DEFAULT_FEED_LIMIT) -> Response[bytes]:
     return await _feed(request, services, before, limit, "json")
 
 
 @get("/feed.atom", summary="Disclosure feed (Atom), newest first, each entry signed",
      responses={304: ResponseSpec(None, description="Not modified"), **problem_responses(400)},
      media_type="application/atom+xml")
-async def feed_atom(request: Request[Any, Any, Any], services: Services, before: Before = None,
-                    limit: Limit = DEFAULT_FEED_LIMIT) -> Response[bytes]:
+async def feed_atom(request: Request[Any, Any, Any], services: NamedDependency[Services],
+                    before: Before = None, limit: Limit = DEFAULT_FEED_LIMIT) -> Response[bytes]:
     return await _feed(request, services, before, limit, "atom")
 
 
@@ -204,7 +205,8 @@ Query = Annotated[str | None, Parameter(
 @get("/", summary="Public page: search, newest penalties", media_type=HTML,
      responses=problem_responses(400), exception_handlers=PAGE_ERRORS,
      operation_class=PageOperation)
-async def home(services: Services, q: Query = None, before: Before = None) -> Response[str]:
+async def home(services: NamedDependency[Services], q: Query = None,
+               before: Before = None) -> Response[str]:
     q = clean_query(q, "q")
     day = today(services.clock)
     items, next_before = await page.list_page(
@@ -217,7 +219,7 @@ async def home(services: Services, q: Query = None, before: Before = None) -> Re
 @get("/penalties", summary="Public page: current penalties", media_type=HTML,
      responses=problem_responses(400), exception_handlers=PAGE_ERRORS,
      operation_class=PageOperation)
-async def penalties(services: Services, before: Before = None) -> Response[str]:
+async def penalties(services: NamedDependency[Services], before: Before = None) -> Response[str]:
     items, next_before = await page.list_page(
         services, today(services.clock), what="penalties", q=None, before=before)
     return _html(page.render("public_list.html", heading=labels.PENALTIES, items=items, q=None,
@@ -227,7 +229,7 @@ async def penalties(services: Services, before: Before = None) -> Response[str]:
 @get("/blacklist", summary="Public page: the serious-dishonesty list", media_type=HTML,
      responses=problem_responses(400), exception_handlers=PAGE_ERRORS,
      operation_class=PageOperation)
-async def blacklist(services: Services, before: Before = None) -> Response[str]:
+async def blacklist(services: NamedDependency[Services], before: Before = None) -> Response[str]:
     items, next_before = await page.list_page(
         services, today(services.clock), what="blacklist", q=None, before=before)
     return _html(page.render("public_list.html", heading=labels.BLACKLIST_HEADING,
@@ -245,14 +247,16 @@ async def _detail(services: Services, what: str, item_id: uuid.UUID) -> Response
 @get("/records/{item_id:uuid}", summary="Public page: one record", media_type=HTML,
      responses=problem_responses(404), exception_handlers=PAGE_ERRORS,
      operation_class=PageOperation)
-async def record_detail(services: Services, item_id: uuid.UUID) -> Response[str]:
+async def record_detail(services: NamedDependency[Services],
+                        item_id: FromPath[uuid.UUID]) -> Response[str]:
     return await _detail(services, "record", item_id)
 
 
 @get("/blacklist/{item_id:uuid}", summary="Public page: one listing", media_type=HTML,
      responses=problem_responses(404), exception_handlers=PAGE_ERRORS,
      operation_class=PageOperation)
-async def listing_detail(services: Services, item_id: uuid.UUID) -> Response[str]:
+async def listing_detail(services: NamedDependency[Services],
+                         item_id: FromPath[uuid.UUID]) -> Response[str]:
     return await _detail(services, "listing", item_id)
 
 
@@ -288,7 +292,8 @@ def _export(services: Services, name: str, fmt: str, as_of: datetime | None) -> 
      description="`penalties.csv`, `penalties.json`, `blacklist.csv`, `blacklist.json`; streamed "
                  "from one REPEATABLE READ snapshot.",
      responses=problem_responses(400, 404, 422))
-async def export(services: Services, name: str, as_of: AsOf = None) -> Stream:
+async def export(services: NamedDependency[Services], name: FromPath[str],
+                 as_of: AsOf = None) -> Stream:
     base, _, fmt = name.partition(".")
     if base not in exports.EXPORTS or fmt not in ("csv", "json"):
         raise NotFound("exports are penalties.csv, penalties.json, blacklist.csv, blacklist.json")

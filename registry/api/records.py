@@ -8,8 +8,9 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Response, get, post
+from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from registry.api.auth import BEARER, requires
@@ -66,11 +67,11 @@ class RecordController(Controller):
     )
     async def create(
         self,
-        data: RecordIn,
-        services: Services,
-        principal: Principal,
+        data: JSONBody[RecordIn],
+        services: NamedDependency[Services],
+        principal: NamedDependency[Principal],
         idempotency_key: Annotated[
-            str | None, Parameter(header="Idempotency-Key", required=False, max_length=200)
+            str | None, HeaderParameter(name="Idempotency-Key", required=False, max_length=200)
         ] = None,
     ) -> Response[bytes]:
         fields = {f: getattr(data, f) for f in data.__struct_fields__ if f != "subject_id"}
@@ -100,8 +101,8 @@ class RecordController(Controller):
     )
     async def list_records(
         self,
-        services: Services,
-        subject_id: uuid.UUID | None = None,
+        services: NamedDependency[Services],
+        subject_id: FromQuery[uuid.UUID | None] = None,
         authority_code: Annotated[str | None, Parameter(max_length=40)] = None,
         grade: Annotated[str | None, enum_query(GRADES, "the records' dishonesty grade")] = None,
         status: Annotated[
@@ -129,13 +130,15 @@ class RecordController(Controller):
 
     @get("/{record_id:uuid}", middleware=[requires("regulator")],
          responses=problem_responses(401, 403, 404), summary="Read a record's current version")
-    async def read(self, record_id: uuid.UUID, services: Services) -> CreditRecord:
+    async def read(self, record_id: FromPath[uuid.UUID],
+                   services: NamedDependency[Services]) -> CreditRecord:
         return credit_record(await records.get_record(services, record_id), today(services.clock))
 
     @get("/{record_id:uuid}/versions", middleware=[requires("regulator")],
          responses=problem_responses(401, 403, 404),
          summary="Every version of a record, oldest first, each with its audit-log index")
-    async def versions(self, record_id: uuid.UUID, services: Services) -> list[HistoryItem]:
+    async def versions(self, record_id: FromPath[uuid.UUID],
+                       services: NamedDependency[Services]) -> list[HistoryItem]:
         await records.get_record(services, record_id)
         rows = await services.pool.fetch(
             "SELECT o.object_type, o.object_id, o.log_index, o.body, l.leaf FROM tlog_objects o"
@@ -149,8 +152,9 @@ class RecordController(Controller):
           description="The answer is the new version; its `masked_on_publication` says which "
                       "free-text fields hold resident-ID numbers the public and bureaus will "
                       "see masked.")
-    async def correct(self, record_id: uuid.UUID, data: RecordCorrection, services: Services,
-                      principal: Principal) -> CreditRecord:
+    async def correct(self, record_id: FromPath[uuid.UUID], data: JSONBody[RecordCorrection],
+                      services: NamedDependency[Services],
+                      principal: NamedDependency[Principal]) -> CreditRecord:
         written = await records.correct_record(services, principal, record_id, data.version,
                                                data.changes(), data.note)
         return credit_record(written.row, today(services.clock),
@@ -159,8 +163,9 @@ class RecordController(Controller):
     @post("/{record_id:uuid}/revoke", middleware=[requires("regulator")], status_code=HTTP_200_OK,
           responses=problem_responses(400, 401, 403, 404, 409, 422),
           summary="Revoke a record: out of publication at once, kept for regulators")
-    async def revoke(self, record_id: uuid.UUID, data: Revocation, services: Services,
-                     principal: Principal) -> CreditRecord:
+    async def revoke(self, record_id: FromPath[uuid.UUID], data: JSONBody[Revocation],
+                     services: NamedDependency[Services],
+                     principal: NamedDependency[Principal]) -> CreditRecord:
         written = await records.revoke_record(services, principal, record_id, data.version,
                                               data.reason)
         return credit_record(written.row, today(services.clock),
@@ -184,7 +189,8 @@ class CreditHistoryController(Controller):
          summary="A subject's full credit history",
          description="Every version of every record, listing, objection and repair of the "
                      "subject, in log order, each with its audit-log index, leaf fields and row.")
-    async def credit_history(self, subject_id: uuid.UUID, services: Services) -> list[HistoryItem]:
+    async def credit_history(self, subject_id: FromPath[uuid.UUID],
+                             services: NamedDependency[Services]) -> list[HistoryItem]:
         rows = await history.subject_credit_history(services, subject_id)
         return [history_item(r) for r in rows]
 

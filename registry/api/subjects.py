@@ -9,7 +9,8 @@ from typing import Annotated, Any
 
 import asyncpg
 from litestar import Controller, get, patch, post
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody, Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from msgspec import Meta, Struct
 
@@ -248,7 +249,10 @@ class SubjectController(Controller):
         ),
     )
     async def create(
-        self, data: SubjectCreate, services: Services, principal: Principal
+        self,
+        data: JSONBody[SubjectCreate],
+        services: NamedDependency[Services],
+        principal: NamedDependency[Principal],
     ) -> Subject:
         payload: dict[str, Any] = {
             "kind": data.__struct_config__.tag,
@@ -289,8 +293,8 @@ class SubjectController(Controller):
     )
     async def list_subjects(
         self,
-        services: Services,
-        principal: Principal,
+        services: NamedDependency[Services],
+        principal: NamedDependency[Principal],
         kind: Annotated[str | None, enum_query(subjects.KINDS, "the kind of subject")] = None,
         name_prefix: Annotated[str | None, Parameter(max_length=200)] = None,
         q: Annotated[
@@ -338,9 +342,9 @@ class SubjectController(Controller):
     )
     async def read(
         self,
-        subject_id: uuid.UUID,
-        services: Services,
-        principal: Principal,
+        subject_id: FromPath[uuid.UUID],
+        services: NamedDependency[Services],
+        principal: NamedDependency[Principal],
         purpose: Annotated[
             RegulatorPurpose,
             Parameter(description="Why a regulator reads a practitioner's clear number"),
@@ -359,7 +363,11 @@ class SubjectController(Controller):
         summary="Change a subject (optimistic: send its current version)",
     )
     async def update(
-        self, subject_id: uuid.UUID, data: SubjectUpdate, services: Services, principal: Principal
+        self,
+        subject_id: FromPath[uuid.UUID],
+        data: JSONBody[SubjectUpdate],
+        services: NamedDependency[Services],
+        principal: NamedDependency[Principal],
     ) -> Subject:
         changes: dict[str, Any] = {}
         for field in (
@@ -399,7 +407,11 @@ class SubjectController(Controller):
         summary="Deactivate a subject (nothing is deleted)",
     )
     async def deactivate(
-        self, subject_id: uuid.UUID, data: StatusChange, services: Services, principal: Principal
+        self,
+        subject_id: FromPath[uuid.UUID],
+        data: JSONBody[StatusChange],
+        services: NamedDependency[Services],
+        principal: NamedDependency[Principal],
     ) -> Subject:
         return await self._set_status(subject_id, data.version, "inactive", services, principal)
 
@@ -411,7 +423,11 @@ class SubjectController(Controller):
         summary="Reactivate a deactivated subject",
     )
     async def reactivate(
-        self, subject_id: uuid.UUID, data: StatusChange, services: Services, principal: Principal
+        self,
+        subject_id: FromPath[uuid.UUID],
+        data: JSONBody[StatusChange],
+        services: NamedDependency[Services],
+        principal: NamedDependency[Principal],
     ) -> Subject:
         return await self._set_status(subject_id, data.version, "active", services, principal)
 
@@ -444,7 +460,10 @@ class SubjectController(Controller):
         summary="Every audited version of the subject, with its log index and leaf",
     )
     async def history(
-        self, subject_id: uuid.UUID, services: Services, principal: Principal
+        self,
+        subject_id: FromPath[uuid.UUID],
+        services: NamedDependency[Services],
+        principal: NamedDependency[Principal],
     ) -> list[HistoryEntry]:
         rows = await subjects.subject_history(services, subject_id)
         return [
@@ -460,7 +479,11 @@ class SubjectController(Controller):
         summary="Record a practitioner's affiliation with an organisation",
     )
     async def add_affiliation(
-        self, subject_id: uuid.UUID, data: AffiliationIn, services: Services, principal: Principal
+        self,
+        subject_id: FromPath[uuid.UUID],
+        data: JSONBody[AffiliationIn],
+        services: NamedDependency[Services],
+        principal: NamedDependency[Principal],
     ) -> AffiliationWritten:
         deciding_authority(principal)
         written = await subjects.add_affiliation(
@@ -491,7 +514,10 @@ class SubjectController(Controller):
         ),
     )
     async def lookup(
-        self, data: DocumentLookup, services: Services, principal: Principal
+        self,
+        data: JSONBody[DocumentLookup],
+        services: NamedDependency[Services],
+        principal: NamedDependency[Principal],
     ) -> Subject:
         row = await subjects.find_by_document(services, data.document_type, data.document_number)
         if row is None:
@@ -519,10 +545,10 @@ class AffiliationController(Controller):
     )
     async def end(
         self,
-        affiliation_id: uuid.UUID,
-        data: AffiliationEnd,
-        services: Services,
-        principal: Principal,
+        affiliation_id: FromPath[uuid.UUID],
+        data: JSONBody[AffiliationEnd],
+        services: NamedDependency[Services],
+        principal: NamedDependency[Principal],
     ) -> AffiliationWritten:
         deciding_authority(principal)
         written = await subjects.end_affiliation(
