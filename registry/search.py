@@ -12,9 +12,11 @@ folding commutes with taking a substring: a query is part of a name, and a phras
 (乾隆 stays 乾隆, 乾 alone becomes 干) would fold the same characters one way inside the
 name and another way in the query, and the query would miss.
 
-The database side (``subjects.search_text``, schema/0013_subject_search.sql) holds the
-folded text of a subject's name, credit code and its records' decision numbers, spelled
-in ASCII (``search_key``). pg_trgm builds trigrams only from what the database's locale
+The database side holds the folded text spelled in ASCII (``search_key``): a subject's
+name and credit code in ``subjects.search_text`` (schema/0013_subject_search.sql), each
+record's decision number in ``credit_records.search_number`` (schema/0017_record_search.sql),
+each with a pg_trgm GIN index, so that writing a record spells its one number and never
+re-indexes its subject. pg_trgm builds trigrams only from what the database's locale
 calls letters and digits: under ``LC_CTYPE=C`` (a common cluster setting) Chinese
 characters make none, and a two-character query has no complete trigram in any locale,
 so a plain folded column would be scanned for most Chinese queries. Spelled, a folded
@@ -37,17 +39,17 @@ from __future__ import annotations
 import functools
 import string
 import unicodedata
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Literal
 
 import opencc
 
 from registry.db.like import literal as like_literal
 from registry.identifiers import normalise_identifier
 
-# The parts of a subject's search text (name, credit code, each decision number) are
-# joined by a space: a spelled query holds only letters and digits, so it never matches
-# across two parts.
+# The parts of a subject's search text (name, credit code) are joined by a space: a
+# spelled query holds only letters and digits, so it never matches across two parts (and
+# schema/0017_record_search.sql relies on a spelled part holding no space).
 PART_SEPARATOR = " "
 _KEPT = frozenset(string.ascii_lowercase + string.digits)  # folded text has no upper case
 _BODY = string.ascii_uppercase[:21]  # A–U
@@ -105,16 +107,19 @@ def search_key(text: str) -> str:
     return "".join(_spell(char) for char in fold(text))
 
 
-def subject_search_text(
-    name: str, credit_code: str | None, decision_numbers: Iterable[str | None] = ()
-) -> str:
-    """What ``subjects.search_text`` holds for a subject: its name, its credit code and the
-    decision numbers of its records (each once, in a stable order), each spelled by
-    ``search_key`` and separated by ``PART_SEPARATOR``. A practitioner's document number
-    is never part of it (personal data is found only through the keyed lookup)."""
-    numbers = sorted({n for n in decision_numbers if n})
-    parts = [name, credit_code or "", *numbers]
-    return PART_SEPARATOR.join(search_key(part) for part in parts)
+def subject_search_text(name: str, credit_code: str | None) -> str:
+    """What ``subjects.search_text`` holds for a subject: its name and its credit code, each
+    spelled by ``search_key`` and separated by ``PART_SEPARATOR``. A practitioner's document
+    number is never part of it (personal data is found only through the keyed lookup), nor
+    are its records' decision numbers (each record holds its own: ``record_search_number``)."""
+    return PART_SEPARATOR.join(search_key(part) for part in (name, credit_code or ""))
+
+
+def record_search_number(decision_number: str | None) -> str:
+    """What ``credit_records.search_number`` holds for a record: its decision number spelled
+    by ``search_key``; empty for a record without one (NULL is left to mean "not folded
+    yet")."""
+    return search_key(decision_number) if decision_number else ""
 
 
 def like_pattern(query: str) -> str:
@@ -139,16 +144,17 @@ def matcher(query: str) -> Callable[[str | None], bool]:
 
 
 def subject_condition(alias: str, first: int, query: str) -> tuple[str, list[Any]]:
-    """The SQL condition that subject row ``alias`` matches ``query`` (its name, its credit
-    code or the start of it, or a decision number of one of its records, folded), and its
-    parameters, numbered from ``$first``.
+    """The SQL condition that subject row ``alias`` matches ``query`` by its name or its
+    credit code (or the start of it), folded, and its parameters, numbered from ``$first``.
+    A subject is also found by the decision number of any of its records: that is
+    ``record_condition`` on the records, which the caller joins as the statement needs
+    (registry/subjects.py ``list_subjects``, registry/publish/page.py).
 
     Indexed: ``search_text LIKE`` by the pg_trgm GIN index. A row not yet folded
     (``search_text IS NULL``: before ``registry migrate`` filled it, or written by
     something other than this code) is found through the partial index of those rows, by
     its name as typed or folded, or its credit code in canonical form, as before folding
-    existed; by decision number only once folded (a subquery here would make the planner
-    price every row as if it ran, and walk no search in order).
+    existed.
     """
     n = [f"${first + i}" for i in range(4)]
     sql = (
@@ -162,3 +168,28 @@ def subject_condition(alias: str, first: int, query: str) -> tuple[str, list[Any
         "%" + like_literal(fold(query)) + "%",
         "%" + like_literal(normalise_identifier(query)) + "%",
     ]
+
+
+def record_condition(
+    alias: str, first: int, *, unfolded: Literal["typed", "kept", "left"] = "typed"
+) -> str:
+    """The SQL condition that credit record row ``alias`` matches the query by its own
+    decision number, folded, over the parameters of ``subject_condition(…, first, query)``
+    (the same ``$first`` onwards: one statement may hold both).
+
+    Indexed: ``search_number LIKE`` by the pg_trgm GIN index (schema/0017_record_search.sql).
+    A record not yet folded (``search_number IS NULL``) is, by ``unfolded``:
+    ``typed``, found by its number as typed or folded, as before folding existed (through
+    the partial index of those rows); ``kept``, passed, for a statement that reads only
+    ``search_number`` (from an index that holds it), whose caller checks the rows with
+    ``matcher``; ``left`` out, for a statement that finds those rows in a part of its own.
+    """
+    folded = f"{alias}.search_number LIKE ${first}"
+    if unfolded == "left":
+        return f"({folded})"
+    if unfolded == "kept":
+        return f"({folded} OR {alias}.search_number IS NULL)"
+    return (
+        f"({folded} OR ({alias}.search_number IS NULL AND ({alias}.decision_number LIKE"
+        f" ${first + 1} OR {alias}.decision_number LIKE ${first + 2})))"
+    )

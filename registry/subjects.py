@@ -26,7 +26,7 @@ from registry.identifiers import (
     validate_credit_code,
     validate_document,
 )
-from registry.search import search_key, subject_condition, subject_search_text
+from registry.search import record_condition, search_key, subject_condition, subject_search_text
 from registry.services import Services
 from registry.text import clean_query, clean_text
 
@@ -163,7 +163,7 @@ async def create_subject(
             services.pii.lookup_hash(str(doc_type), number),
         )
 
-    # A new subject has no records yet: its search text is its name and credit code.
+    # Searched by its name and credit code from the commit on (registry/search.py).
     search = subject_search_text(name or "", values[0])
 
     def row_at(now: datetime) -> dict[str, Any]:
@@ -268,10 +268,13 @@ async def update_subject(
                 assignments[field] = _clean(value, field)
     if not assignments:
         raise InvalidInput("body", "no field to change", ", ".join(sorted(_UPDATABLE)))
-    # A new name or credit code is searched from this write on (registry/search.py).
-    refold = "name" in assignments or "credit_code" in assignments
-    if refold:
-        assignments["search_text"] = None  # computed in the write, below
+    # A new name or credit code is searched from this write on (registry/search.py); the
+    # version check makes ``current`` the row this update replaces.
+    if "name" in assignments or "credit_code" in assignments:
+        assignments["search_text"] = subject_search_text(
+            assignments.get("name", current["name"]),
+            assignments.get("credit_code", current["credit_code"]),
+        )
     columns = list(assignments)
     sets = ", ".join(f"{column} = ${i + 6}" for i, column in enumerate(columns))
     sql = (
@@ -280,15 +283,6 @@ async def update_subject(
     )
 
     async def write(conn: Conn, index: int, now: datetime) -> asyncpg.Record:
-        if refold:
-            # Read in the write (audited writes take the log's sequence lock first), so no
-            # record's decision number can change between this read and the commit. The
-            # version check makes ``current`` the row this update replaces.
-            assignments["search_text"] = subject_search_text(
-                assignments.get("name", current["name"]),
-                assignments.get("credit_code", current["credit_code"]),
-                await _decision_numbers(conn, subject_id),
-            )
         row = await conn.fetchrow(
             sql, subject_id, expected_version, now, actor, index, *assignments.values()
         )
@@ -380,11 +374,48 @@ _LISTED = (
 # there. Ids are random (uuid4), so those subjects are a fair sample: a term of one in a
 # hundred or more then looks through as many more as the sample says the page needs (at
 # most _LOOK_AT_MOST). A rarer one, or one that still falls short, is gathered through the
-# trigram index, fenced off as a materialized CTE: the planner, counting on matches spread
+# trigram indexes, fenced off as a materialized CTE: the planner, counting on matches spread
 # evenly, would walk the ids for it too, and a term of one subject in a thousand would
 # cost a walk through most of the table.
 _LOOK_FIRST = 1000
 _LOOK_AT_MOST = 20_000
+
+# Decision numbers are their records' (schema/0017_record_search.sql). A term with a
+# trigram that no record of a sample of _NUMBER_SAMPLE in subject order names (ids are
+# random: a fair sample) names few records anywhere, and a name never names one: its
+# subjects are collected first, through the records' trigram index, as a set the walk
+# looks each subject up in, as cheap as the name. A commoner term (this year's digits,
+# thousands of records) and a term of no trigram look each subject's records up as the
+# walk goes instead (a correlated subquery with LIMIT, which the planner cannot turn into
+# a hash of every record the term names), from the subject index alone, which holds each
+# record's spelled number: about 2 µs a subject, and such a term fills a page soon.
+_NUMBER_SAMPLE = 1000
+_FEW_NUMBERS = """
+SELECT CASE WHEN EXISTS (SELECT FROM (SELECT search_number FROM credit_records
+    ORDER BY subject_id LIMIT {sample}) AS r WHERE {sampled})
+THEN NULL ELSE ARRAY(SELECT DISTINCT r.subject_id FROM credit_records r WHERE {numbered}) END"""
+
+# The first ``$4`` of the ``$6`` subjects in id order after ``$3`` (``_LISTED``; ``$6``
+# NULL: to the end) that the search (from ``$7``) finds by name or code, or by the number
+# of one of their records (``{numbered}``).
+_LOOKED_THROUGH = """
+SELECT * FROM (SELECT * FROM subjects WHERE {listed} ORDER BY id LIMIT $6) AS subjects
+WHERE {search} OR {numbered} ORDER BY id LIMIT $4"""
+# A record's number, looked up as the walk goes; records not yet folded are found on their
+# own, through their partial index (empty once `registry migrate` has run).
+_LOOKED_UP = """(SELECT true FROM credit_records r WHERE r.subject_id = subjects.id AND {folded}
+    LIMIT 1) OR id IN (SELECT r.subject_id FROM credit_records r WHERE r.search_number IS NULL
+    AND {unfolded})"""
+
+# The subjects (from ``$6``) found by name or code and those found by a record's number,
+# each set through its own trigram index.
+_GATHERED = """
+WITH found AS MATERIALIZED (
+    SELECT id FROM subjects WHERE {listed} AND {search}
+    UNION
+    SELECT id FROM subjects WHERE {listed} AND {numbered})
+SELECT subjects.* FROM (SELECT id FROM found ORDER BY id LIMIT $4) AS page
+JOIN subjects ON subjects.id = page.id ORDER BY subjects.id"""
 
 
 async def list_subjects(
@@ -412,65 +443,46 @@ async def list_subjects(
             f"SELECT * FROM subjects WHERE {_LISTED} ORDER BY id LIMIT $4", *args  # noqa: S608 - fixed text
         )
         return rows
-    search, params = subject_condition("subjects", 7, query)
-    looked_through = (
-        f"SELECT * FROM (SELECT * FROM subjects WHERE {_LISTED} ORDER BY id LIMIT $6)"  # noqa: S608 - fixed text
-        f" AS subjects WHERE {search} ORDER BY id LIMIT $4"
-    )
     # Fewer than three letters and digits make no trigram (the index would read all of
     # itself): such a term, common anyway, only ever walks the ids, to the end if need be.
-    window = max(_LOOK_FIRST, 20 * limit) if len(search_key(query)) >= 3 else None
-    rows = await services.pool.fetch(looked_through, *args, window, *params)
+    indexed = len(search_key(query)) >= 3
+    few: list[uuid.UUID] | None = None
+    if indexed:
+        search, params = subject_condition("s", 1, query)
+        few = await services.pool.fetchval(_FEW_NUMBERS.format(
+            sample=_NUMBER_SAMPLE, sampled=record_condition("r", 1, unfolded="kept"),
+            numbered=record_condition("r", 1)), *params[:3])
+
+    def numbered(first: int) -> tuple[str, list[Any]]:
+        """The condition on ``subjects`` that a record's number finds it, with the
+        parameters from ``first`` on it adds (after the search's own four)."""
+        if few is not None:
+            return f"subjects.id = ANY(${first + 4}::uuid[])", [few]
+        return _LOOKED_UP.format(folded=record_condition("r", first, unfolded="left"),
+                                 unfolded=record_condition("r", first)), []
+
+    search, params = subject_condition("subjects", 7, query)
+    by_number, extra = numbered(7)
+    looked_through = _LOOKED_THROUGH.format(listed=_LISTED, search=search, numbered=by_number)
+    window = max(_LOOK_FIRST, 20 * limit) if indexed else None
+    rows = await services.pool.fetch(looked_through, *args, window, *params, *extra)
     if len(rows) == limit or window is None:
         return rows
     if len(rows) * 100 >= window:
         wider = min(_LOOK_AT_MOST, window + 2 * (limit - len(rows)) * window // len(rows))
-        rows = await services.pool.fetch(looked_through, *args, wider, *params)
+        rows = await services.pool.fetch(looked_through, *args, wider, *params, *extra)
         if len(rows) == limit:
             return rows
     search, params = subject_condition("subjects", 6, query)
+    by_number, extra = numbered(6)
+    if few is None:  # many records: their subjects through the trigram index after all
+        by_number = ("id IN (SELECT r.subject_id FROM credit_records r"  # noqa: S608 - fixed text
+                     f" WHERE {record_condition('r', 6)})")
     rows = await services.pool.fetch(
-        f"WITH found AS MATERIALIZED (SELECT id FROM subjects WHERE {_LISTED} AND {search})"  # noqa: S608 - fixed text
-        " SELECT subjects.* FROM (SELECT id FROM found ORDER BY id LIMIT $4) AS page"
-        " JOIN subjects ON subjects.id = page.id ORDER BY subjects.id",
-        *args, *params,
+        _GATHERED.format(listed=_LISTED, search=search, numbered=by_number),
+        *args, *params, *extra,
     )
     return rows
-
-
-async def _decision_numbers(conn: Conn, subject_id: uuid.UUID) -> list[str]:
-    rows = await conn.fetch(
-        "SELECT decision_number FROM credit_records WHERE subject_id = $1"
-        " AND decision_number IS NOT NULL",
-        subject_id,
-    )
-    return [r["decision_number"] for r in rows]
-
-
-async def refold_search_text(conn: Conn, subject_id: uuid.UUID) -> None:
-    """Recompute the subject's search text (registry/search.py) from its current name,
-    credit code and records, inside the caller's write: call it after changing a record's
-    decision number, in the same transaction, so the search finds the new number and not
-    the old from the commit on. Not audited (a derived column, registry/tlog/leaf.py)."""
-    await refold_search_texts(conn, [subject_id])
-
-
-async def refold_search_texts(conn: Conn, subject_ids: Sequence[uuid.UUID]) -> None:
-    """``refold_search_text`` for several subjects: one read, one write (an import's batch)."""
-    found = await conn.fetch(
-        "SELECT s.id, s.name, s.credit_code, array_remove(array_agg(r.decision_number), NULL)"
-        " AS numbers FROM subjects s LEFT JOIN credit_records r ON r.subject_id = s.id"
-        " WHERE s.id = ANY($1::uuid[]) GROUP BY s.id",
-        list(subject_ids),
-    )
-    if len(found) != len(set(subject_ids)):
-        raise LookupError("couldn't read back a subject whose search text is to be folded")
-    await conn.execute(
-        "UPDATE subjects s SET search_text = v.text FROM unnest($1::uuid[], $2::text[])"
-        " AS v(id, text) WHERE s.id = v.id",
-        [row["id"] for row in found],
-        [subject_search_text(row["name"], row["credit_code"], row["numbers"]) for row in found],
-    )
 
 
 async def subject_history(services: Services, subject_id: uuid.UUID) -> list[asyncpg.Record]:

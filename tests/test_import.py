@@ -33,6 +33,7 @@ from registry.imports.problems import CannotImport
 from registry.imports.runner import Importer, Options, Tally, run_import
 from registry.imports.template import TEMPLATE_COLUMNS, open_file
 from registry.publish.labels import PENALTY_COLUMNS
+from registry.search import record_search_number
 from registry.settings import Settings
 from registry.tlog.leaf import decode_leaf
 from tests.conftest import OTHER_AUTHORITY, TEST_AUTHORITY
@@ -477,8 +478,8 @@ async def test_interrupted_import_resumes_in_process(
 
 
 # Columns that differ between two records by construction, whichever way they were made.
-_OWN = {"id", "decision_number", "created_at", "updated_at", "created_by", "updated_by",
-        "log_index"}
+_OWN = {"id", "decision_number", "search_number", "created_at", "updated_at", "created_by",
+        "updated_by", "log_index"}
 
 
 async def test_imported_record_equals_the_api_record(
@@ -507,6 +508,9 @@ async def test_imported_record_equals_the_api_record(
     assert str(api_row["id"]) == via_api["id"]
     assert {k: v for k, v in dict(imported).items() if k not in _OWN} == {
         k: v for k, v in dict(api_row).items() if k not in _OWN}
+    # Each number spelled by the one rule (registry/search.py): the search finds both alike.
+    assert (imported["search_number"], api_row["search_number"]) == (
+        record_search_number("IMP-1"), record_search_number("API-1"))
     assert (await leaf_of(db, imported)).action == (await leaf_of(db, api_row)).action
     await assert_log_consistent(db)
 

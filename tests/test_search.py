@@ -1,19 +1,22 @@
-"""One search over subjects: folding, the three surfaces, the column's upkeep, its index.
+"""One search over subjects: folding, the three surfaces, the columns' upkeep, the indexes.
 
 The rule (registry/search.py) is tested pure, then through the real app: the regulators'
 listing (`GET /v1/subjects?q=`) and the public page (`/public/?q=`) find the same subjects
 for 西宁 and 西寧, full-width and lower-case text, a credit code's start and a decision
-number; the derived column follows every write and stays out of the audit log; the
-migration's backfill folds rows written before it; the trigram index narrows Chinese
-queries of two characters, also in a database whose LC_CTYPE is C.
+number; the derived columns (a subject's name and code, each record's own number) follow
+every write and stay out of the audit log; the migrations' backfills fold rows written
+before them, and 0017 takes the numbers out of subjects written before it; the trigram
+index narrows Chinese queries of two characters, also in a database whose LC_CTYPE is C.
 """
 
 from __future__ import annotations
 
 import re
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import asyncpg
 import pytest
@@ -22,8 +25,18 @@ from hypothesis import strategies as st
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from registry import subjects as subjects_module
+from registry.clock import SystemClock
 from registry.db import migrate as migrate_module
-from registry.db.migrate import SCHEMA_DIR, backfill_subject_search, migrate, run_backfills
+from registry.db.migrate import (
+    SCHEMA_DIR,
+    backfill_subject_search,
+    load_migrations,
+    migrate,
+    run_backfills,
+)
+from registry.db.types import Conn, required
+from registry.db.writes import audited_write
 from registry.domain.disclosure import LISTINGS, RECORDS, Publication
 from registry.identifiers import uscc_check_character
 from registry.publish import page as page_module
@@ -32,13 +45,17 @@ from registry.search import (
     contains,
     fold,
     like_pattern,
+    record_search_number,
     search_key,
     subject_search_text,
 )
+from registry.settings import Settings
+from registry.subjects import list_subjects
 from registry.tlog.leaf import object_body
+from registry.tlog.verify import verify_log
 from tests.conftest import PgServer
 from tests.credit_helpers import penalty
-from tests.logcheck import assert_log_consistent
+from tests.logcheck import assert_log_consistent, ensure_log, integrate_all
 
 Client = AsyncTestClient[Litestar]
 
@@ -107,14 +124,18 @@ def test_the_spelling_is_ascii_and_searches_percent_and_underscore_as_typed() ->
     assert "%" not in search_key("%") and "_" not in search_key("_")
 
 
-def test_subject_text_holds_name_code_and_numbers_never_a_document() -> None:
-    text = subject_search_text("西寧創投", "91630100MA752LKX1M", ["寧罰〔2026〕2號", None,
-                                                               "寧罰〔2026〕1號", "寧罰〔2026〕1號"])
-    parts = text.split(PART_SEPARATOR)
-    assert parts == [search_key("西宁创投"), search_key("91630100ma752lkx1m"),
-                     search_key("宁罚〔2026〕1号"), search_key("宁罚〔2026〕2号")]
+def test_subject_text_holds_name_and_code_never_a_document() -> None:
+    text = subject_search_text("西寧創投", "91630100MA752LKX1M")
+    assert text.split(PART_SEPARATOR) == [search_key("西宁创投"), search_key("91630100ma752lkx1m")]
     # A practitioner: the name only (the code part is empty), never the document number.
     assert subject_search_text("李四", None) == search_key("李四") + PART_SEPARATOR
+
+
+def test_a_record_holds_its_own_number_spelled() -> None:
+    """Each record's number is its own column; a record without one holds "" (NULL is left
+    to mean "not folded yet")."""
+    assert record_search_number("寧罰〔2026〕2號") == search_key("宁罚〔2026〕2号")
+    assert record_search_number(None) == record_search_number("") == ""
 
 
 _TEXT = st.text(alphabet=st.sampled_from(list("西寧宁创創投资資乾隆市aAｂＢzZ1１9%_ 〔〕號号é\U000F0001")),
@@ -136,9 +157,19 @@ def test_no_match_across_parts(name: str, code_: str, query: str) -> None:
     assert spelled_match == (contains(name, query) or contains(code_, query))
 
 
+@given(name=_TEXT, code_=_TEXT)
+def test_a_spelled_part_holds_no_separator(name: str, code_: str) -> None:
+    """schema/0017_record_search.sql cuts the numbers off a subject's old search text at the
+    second separator: only right if no spelled part holds one."""
+    assert PART_SEPARATOR not in search_key(name) + search_key(code_)
+    old = PART_SEPARATOR.join(search_key(part) for part in (name, code_, "寧罰〔2026〕2號"))
+    assert PART_SEPARATOR.join(old.split(PART_SEPARATOR)[:2]) == subject_search_text(name, code_)
+
+
 def test_a_derived_column_is_never_committed() -> None:
     row = {"id": "s", "name": "西寧創投", "log_index": 4}
     assert object_body({**row, "search_text": "anything"}) == object_body(row)
+    assert object_body({**row, "search_number": "anything"}) == object_body(row)
 
 
 # ---- through the app ----------------------------------------------------------------
@@ -234,8 +265,12 @@ async def test_q_combines_with_kind_name_prefix_and_cursor(
 async def test_renames_and_corrections_are_searched_from_their_commit(
     client: Client, regulator: dict[str, str], db: asyncpg.Pool
 ) -> None:
+    """A record's number is found, by regulators and on the page, from the commit of the
+    write that recorded it; after a correction, by the new number and never the old."""
     xn = await firm(client, regulator, "西寧戊創投有限公司", 61)
     rec = await record(client, regulator, xn["id"], "寧發改罰〔2026〕61號")
+    assert await found(client, regulator, "〕61号") == ["西寧戊創投有限公司"]
+    assert "寧發改罰〔2026〕61號" in await page(client, "宁发改罚〔2026〕61")
     renamed = await client.patch(f"/v1/subjects/{xn['id']}", headers=regulator,
                                  json={"version": 1, "name": "海東己資本有限公司"})
     assert renamed.status_code == 200, renamed.text
@@ -247,42 +282,88 @@ async def test_renames_and_corrections_are_searched_from_their_commit(
     assert corrected.status_code == 200, corrected.text
     assert await found(client, regulator, "〕62号") == ["海東己資本有限公司"]
     assert await found(client, regulator, "〕61号") == []
+    assert "寧發改罰〔2026〕62號" in await page(client, "宁发改罚〔2026〕62")
+    assert "海東己資本有限公司" not in await page(client, "宁发改罚〔2026〕61")
+    # A correction of other fields keeps the number found.
+    again = await client.post(f"/v1/records/{rec['id']}/correct", headers=regulator, json={
+        "version": 2, "note": "事實更正", "facts": "未按規定報送年度報告（更正）"})
+    assert again.status_code == 200, again.text
+    assert await found(client, regulator, "〕62号") == ["海東己資本有限公司"]
     stored = await db.fetchval("SELECT search_text FROM subjects WHERE id = $1",
                                uuid.UUID(xn["id"]))
-    assert stored == subject_search_text("海東己資本有限公司", code(61), ["寧發改罰〔2026〕62號"])
-    # The column changed without a leaf, and the log still verifies: it is not audited.
+    assert stored == subject_search_text("海東己資本有限公司", code(61))
+    number = await db.fetchval("SELECT search_number FROM credit_records WHERE id = $1",
+                               uuid.UUID(rec["id"]))
+    assert number == record_search_number("寧發改罰〔2026〕62號")
+    # The columns changed without a leaf, and the log still verifies: they are not audited.
     await assert_log_consistent(db)
+
+
+@pytest.mark.parametrize("sample", [1000, 0])
+async def test_a_page_walked_or_looked_through_finds_numbers_too(
+    client: Client, regulator: dict[str, str], monkeypatch: pytest.MonkeyPatch, sample: int
+) -> None:
+    """The regulators' listing finds subjects by number whichever way it reads them: a page
+    filled in the first window, the rest gathered through the records' trigram index, and a
+    term of no trigram walked; each subject's records looked up as the walk goes (a term
+    the sample of records finds) or collected first (one it does not: an empty sample)."""
+    monkeypatch.setattr(subjects_module, "_NUMBER_SAMPLE", sample)
+    names = []
+    for n in range(3):
+        names.append(f"玉樹第{n}資本有限公司")
+        one = await firm(client, regulator, names[-1], 300 + n)
+        await record(client, regulator, one["id"], f"玉發改罰〔2027〕{n + 5}號")
+    await firm(client, regulator, "果洛無罰資本有限公司", 399)
+    first = await client.get("/v1/subjects", headers=regulator,
+                             params={"q": "玉发改罚〔2027", "limit": "2"})
+    assert first.status_code == 200, first.text
+    rest = await client.get("/v1/subjects", headers=regulator, params={
+        "q": "玉发改罚〔2027", "limit": "2", "cursor": first.json()["next_cursor"]})
+    seen = [i["name"] for i in first.json()["items"] + rest.json()["items"]]
+    assert sorted(seen) == sorted(names)
+    assert await found(client, regulator, "7〕6") == [names[1]]
+    # Two digits make no trigram: walked, with each subject's records looked up.
+    assert sorted(await found(client, regulator, "27")) == sorted(names)
 
 
 async def test_rows_not_yet_folded_are_found_as_typed_then_folded_by_migrate(
     client: Client, regulator: dict[str, str], db: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Rows from before the migration (NULL) are still searched, literally; `migrate` folds
+    """Rows from before the migrations (NULL) are still searched, literally; `migrate` folds
     them (idempotently, queueing index entries for a bulk fill and merging them after), and
     the log verifies before and after."""
     monkeypatch.setattr(migrate_module, "_BULK_FILL", 1)
     xn = await firm(client, regulator, "西寧庚創投有限公司", 71)
-    await record(client, regulator, xn["id"], "寧發改罰〔2026〕71號")
+    rec = await record(client, regulator, xn["id"], "寧發改罰〔2026〕71號")
     await db.execute("UPDATE subjects SET search_text = NULL")
+    await db.execute("UPDATE credit_records SET search_number = NULL")
     await assert_log_consistent(db)
     assert await found(client, regulator, "西寧庚") == ["西寧庚創投有限公司"]
     assert await found(client, regulator, code(71)[:10].lower()) == ["西寧庚創投有限公司"]
+    assert await found(client, regulator, "〔2026〕71號") == ["西寧庚創投有限公司"]
     assert "西寧庚創投有限公司" in await page(client, "西寧庚")
-    # Folding, and the records' decision numbers, need the backfill.
+    assert "寧發改罰〔2026〕71號" in await page(client, "〔2026〕71號")
+    # Folding needs the backfills.
     assert await found(client, regulator, "西宁庚") == []
-    assert await found(client, regulator, "〔2026〕71號") == []
+    assert await found(client, regulator, "〔2026〕71号") == []
     async with db.acquire() as conn:
         assert await migrate(conn) == []
-        assert await run_backfills(conn) == {"subjects.search_text": 0}
-        options = await conn.fetchval(
-            "SELECT reloptions FROM pg_class WHERE oid = 'subjects_search'::regclass")
-        assert options == ["fastupdate=off"]  # the bulk fill's queue is merged and off again
+        assert await run_backfills(conn) == {
+            "subjects.search_text": 0, "credit_records.search_number": 0}
+        for index in ("subjects_search", "credit_records_search"):
+            options = await conn.fetchval(
+                "SELECT reloptions FROM pg_class WHERE oid = $1::regclass", index)
+            assert options == ["fastupdate=off"], index  # the bulk fill's queue merged, off
     assert await found(client, regulator, "西宁庚") == ["西寧庚創投有限公司"]
     assert "西寧庚創投有限公司" in await page(client, "西宁庚")
     assert await found(client, regulator, "〔2026〕71号") == ["西寧庚創投有限公司"]
+    assert "寧發改罰〔2026〕71號" in await page(client, "〔2026〕71号")
     stored = await db.fetchval("SELECT search_text FROM subjects WHERE id = $1",
                                uuid.UUID(xn["id"]))
-    assert stored == subject_search_text("西寧庚創投有限公司", code(71), ["寧發改罰〔2026〕71號"])
+    assert stored == subject_search_text("西寧庚創投有限公司", code(71))
+    number = await db.fetchval("SELECT search_number FROM credit_records WHERE id = $1",
+                               uuid.UUID(rec["id"]))
+    assert number == record_search_number("寧發改罰〔2026〕71號")
     await assert_log_consistent(db)
 
 
@@ -429,12 +510,117 @@ async def test_without_pg_trgm_the_migration_says_what_to_install(db: asyncpg.Po
     assert "registry migrate" in hint
 
 
-def test_the_backfill_is_tied_to_its_migration() -> None:
-    from registry.db.migrate import BACKFILLS, load_migrations
+def test_each_backfill_is_tied_to_its_migration() -> None:
+    from registry.db.migrate import BACKFILLS
 
     names = {m.version: m.name for m in load_migrations()}
-    assert [names[b.after] for b in BACKFILLS] == ["0013_subject_search.sql"]
-    assert Path(SCHEMA_DIR / names[BACKFILLS[0].after]).read_text("utf-8").count("search_text") > 0
+    assert [names[b.after] for b in BACKFILLS] == [
+        "0013_subject_search.sql", "0017_record_search.sql"]
+    for step in BACKFILLS:
+        column = step.name.split(".")[1]
+        assert f"ADD COLUMN {column} " in Path(SCHEMA_DIR / names[step.after]).read_text("utf-8")
+
+
+async def test_0017_takes_the_numbers_out_of_subjects_and_folds_each_record(
+    pg_server: PgServer, settings: Settings
+) -> None:
+    """A database at migration 0016, written as that release wrote it (each subject's search
+    text with its records' numbers, records without a spelled number): `migrate` cuts the
+    numbers off every subject's text in SQL and folds every record's number in the backfill
+    (a record without a number gets ""); searches find them as before, and the log, whose
+    leaves hold neither column, still verifies."""
+    name = f"t_search_0017_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(pg_server.uri)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    url = pg_server.url_for(name)
+    pool = await asyncpg.create_pool(url, min_size=1, max_size=2)
+    assert pool is not None
+    try:
+        async with pool.acquire() as conn:
+            await migrate(conn, load_migrations()[:16])
+        key = await ensure_log(pool, settings)
+        firms = [("西寧辛創投有限公司", code(81), ["寧發改罰〔2025〕7號", "寧發改罰〔2026〕8號"]),
+                 ("海東壬資本有限公司", code(82), []), ("玉樹癸資本有限公司", code(83), [None])]
+        ids = []
+        for firm_name, firm_code, numbers in firms:
+            ids.append(await _subject_as_0016_wrote_it(pool, firm_name, firm_code, numbers))
+        async with pool.acquire() as conn:
+            applied = [m.version for m in await migrate(conn)]
+            assert applied == list(range(17, len(load_migrations()) + 1))
+            texts = await conn.fetch("SELECT id, search_text FROM subjects")
+            assert {r["id"]: r["search_text"] for r in texts} == {
+                subject_id: subject_search_text(firm_name, firm_code)
+                for subject_id, (firm_name, firm_code, _) in zip(ids, firms, strict=True)}
+            numbers = await conn.fetch(
+                "SELECT decision_number, search_number FROM credit_records")
+            assert sorted((r["decision_number"] or "", r["search_number"]) for r in numbers) == [
+                ("", ""),
+                ("寧發改罰〔2025〕7號", record_search_number("寧發改罰〔2025〕7號")),
+                ("寧發改罰〔2026〕8號", record_search_number("寧發改罰〔2026〕8號"))]
+            assert await run_backfills(conn) == {
+                "subjects.search_text": 0, "credit_records.search_number": 0}
+        assert await integrate_all(pool, key, settings.log_origin) == 6
+        report = await verify_log(pool)
+        assert report.ok, report.first_difference
+        services = SimpleNamespace(pool=pool)
+        for q, expected in (("宁发改罚〔2025〕7号", ["西寧辛創投有限公司"]), ("海东壬", ["海東壬資本有限公司"]),
+                            ("〔2026〕", ["西寧辛創投有限公司"])):
+            rows = await list_subjects(services, kind=None, name_prefix=None, after=None,  # type: ignore[arg-type]
+                                       limit=50, q=q)
+            assert [r["name"] for r in rows] == expected, q
+    finally:
+        await pool.close()
+        admin = await asyncpg.connect(pg_server.uri)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
+async def _subject_as_0016_wrote_it(
+    pool: asyncpg.Pool, name: str, credit_code: str, numbers: list[str | None]
+) -> uuid.UUID:
+    """A subject and its records, audited, as the release of migration 0016 wrote them: the
+    subject's search text spelled its name, code and the records' numbers."""
+    subject_id = uuid.uuid4()
+    old_text = PART_SEPARATOR.join(
+        search_key(part) for part in [name, credit_code, *sorted(n for n in numbers if n)])
+
+    async def subject(conn: Conn, index: int, now: datetime) -> asyncpg.Record:
+        row = required(await conn.fetchrow(
+            "INSERT INTO subjects (id, kind, name, status, credit_code, version, created_at,"
+            " created_by, updated_at, updated_by, log_index, search_text) VALUES ($1, 'vc_firm',"
+            " $2, 'active', $3, 1, $4, 'regulator:old', $4, 'regulator:old', $5, $6) RETURNING *",
+            subject_id, name, credit_code, now, index, old_text))
+        return row
+
+    await audited_write(pool, SystemClock(), actor="regulator:old", action="subject.create",
+                        object_type="subject", write=subject)
+    for number in numbers:
+        fields = penalty(str(subject_id), number or "unused")
+
+        async def record(conn: Conn, index: int, now: datetime, number: str | None = number,
+                         fields: dict[str, Any] = fields) -> asyncpg.Record:
+            kind = "penalty" if number else "filing"
+            row = required(await conn.fetchrow(
+                "INSERT INTO credit_records (id, subject_id, record_kind, grade, decision_number,"
+                " facts, penalty_types, decision_date, authority_name, authority_code,"
+                " source_name, source_code, published, publicity_start, repair_from,"
+                " publicity_reason, status, version, created_at, created_by, updated_at,"
+                " updated_by, log_index) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $9,"
+                " $10, true, $8, $8, 'general', 'published', 1, $11, 'regulator:old', $11,"
+                " 'regulator:old', $12) RETURNING *",
+                uuid.uuid4(), subject_id, kind, "general" if number else None, number,
+                fields["facts"], ["fine"] if number else [], date(2026, 1, 5),
+                fields["authority_name"], fields["authority_code"], now, index))
+            return row
+
+        await audited_write(pool, SystemClock(), actor="regulator:old", action="record.create",
+                            object_type="credit_record", write=record)
+    return subject_id
 
 
 # The partial indexes of the public search (schema/0015) and the rule they serve.

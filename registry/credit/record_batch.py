@@ -3,10 +3,11 @@
 ``create_records`` applies to each record exactly the rules ``records.create_record``
 applies (the deciding authority from the token, ``normalise``, the publicity window), and
 writes what passed with a fixed number of statements whatever the number of records: one
-pipelined INSERT of them all, one read of what was stored, one fold of each subject's
-search text, and one statement for all their leaves (``db.audit.record_many``). Written
-one by one, each record cost about ten round trips to the database; an import's batch
-of 200 spent almost all its time waiting on them.
+pipelined INSERT of them all (each with its spelled decision number, by which the search
+finds it: registry/search.py), one read of what was stored, and one statement for all
+their leaves (``db.audit.record_many``). Written one by one, each record cost about ten
+round trips to the database; an import's batch of 200 spent almost all its time waiting
+on them.
 
 A record whose decision number the authority recorded meanwhile (another import, the
 API) is not written and comes back as the same ``Conflict`` ``create_record`` raises.
@@ -40,7 +41,6 @@ from registry.db.types import Conn
 from registry.db.writes import Written
 from registry.errors import Conflict, InvalidInput, RegistryError
 from registry.services import Services
-from registry.subjects import refold_search_texts
 
 # Columns every new record gets besides its values (as ``create_record`` writes them).
 _STAMP = ("version", "created_at", "created_by", "updated_at", "updated_by", "log_index")
@@ -83,9 +83,6 @@ async def create_records(
     for position, record_id, _ in prepared:
         if record_id not in stored:
             outcomes[position] = Conflict(DUPLICATE_DECISION, field="decision_number")
-    folded = {row["subject_id"] for _, row in written if row["decision_number"] is not None}
-    if folded:  # the subjects are found by the new numbers from the commit on
-        await refold_search_texts(conn, sorted(folded))
     appended = await record_many(
         conn, time=now, actor=who.actor, action="record.create", object_type="credit_record",
         rows=[row for _, row in written],

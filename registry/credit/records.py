@@ -20,14 +20,14 @@ import asyncpg
 from registry.clock import today
 from registry.credit.common import clean, fetch, update_versioned
 from registry.credit.ownership import Acting, deciding_authority, require_decider
-from registry.db.types import Conn, Db, required
-from registry.db.writes import Written, audited_write, write_transaction
+from registry.db.types import Conn, Db
+from registry.db.writes import Written, audited_insert, write_transaction
 from registry.domain import record_rules
 from registry.domain.publicity import Grade, PenaltyType, PublicityWindow, publicity_window
 from registry.errors import Conflict, Forbidden, InvalidInput
 from registry.identifiers import validate_credit_code
+from registry.search import record_search_number
 from registry.services import Services
-from registry.subjects import refold_search_text
 
 KINDS = ("penalty", "filing", "commendation", "dishonesty_other")
 GRADED_KINDS = ("penalty", "dishonesty_other")
@@ -172,9 +172,12 @@ def new_record_values(
     services: Services, fields: dict[str, Any], on: date, subject_code: str | None
 ) -> dict[str, Any]:
     """A new record's column values, checked (``normalise``) and with its publicity window
-    from today ``on``: what ``create_record`` and an import's batch (record_batch.py) store."""
+    from today ``on``: what ``create_record`` and an import's batch (record_batch.py) store.
+    With them the record's spelled number, by which the search finds it (and its subject)
+    from the commit on (registry/search.py; never audited)."""
     values = normalise(fields, on, subject_code=subject_code)
     values.update(publicity_columns(window_for(services, values, on), on))
+    values["search_number"] = record_search_number(values["decision_number"])
     return values
 
 
@@ -249,25 +252,19 @@ async def create_record(
         raise InvalidInput("subject_id", "no such subject", "the id of a registered subject")
     values = new_record_values(services, fields, on, subject["credit_code"])
     record_id = uuid.uuid4()
-    columns = ["id", "subject_id", *values]
-    params = [record_id, subject_id, *values.values()]
-    placeholders = ", ".join(f"${i + 1}" for i in range(len(params)))
-    n = len(params)
-    sql = (
-        f"INSERT INTO credit_records ({', '.join(columns)}, version, created_at, created_by,"  # noqa: S608 - fixed column names
-        f" updated_at, updated_by, log_index) VALUES ({placeholders}, 1, ${n + 1}, ${n + 2},"
-        f" ${n + 1}, ${n + 2}, ${n + 3}) RETURNING *"
-    )
 
-    async def write(conn: Conn, index: int, now: datetime) -> asyncpg.Record:
-        row = required(await conn.fetchrow(sql, *params, now, actor, index))
-        if row["decision_number"] is not None:  # the subject is found by it from the commit on
-            await refold_search_text(conn, subject_id)
-        return row
+    def row_at(now: datetime) -> dict[str, Any]:
+        return {
+            "id": record_id, "subject_id": subject_id, **values, "under_objection": False,
+            "previous_log_index": None, "correction_note": None, "version": 1,
+            "created_at": now, "created_by": actor, "updated_at": now, "updated_by": actor,
+        }
 
     try:
-        return await audited_write(services.pool, services.clock, actor=actor,
-                                   action="record.create", object_type="credit_record", write=write)
+        # A new record is given whole: one statement (db/writes.py audited_insert).
+        return await audited_insert(services.pool, services.clock, services.shapes, actor=actor,
+                                    action="record.create", object_type="credit_record",
+                                    values=row_at)
     except asyncpg.UniqueViolationError as error:
         raise _duplicate(error) from None
 
@@ -326,6 +323,8 @@ async def correct_record(
             publicity.pop(key)
     values.update(publicity)
     values.pop("record_kind")
+    # Found by the new number, no longer by the old, from the commit on (not audited).
+    values["search_number"] = record_search_number(values["decision_number"])
     values["previous_log_index"] = current["log_index"]
     values["correction_note"] = clean(note, "note")
     values.update(extra or {})
@@ -336,8 +335,6 @@ async def correct_record(
         )
     except asyncpg.UniqueViolationError as error:
         raise _duplicate(error) from None
-    if "decision_number" in changes:  # found by the new number, no longer by the old
-        await refold_search_text(conn, current["subject_id"])
     await end_entries_without_basis(services, who, record_id, conn)
     return written
 

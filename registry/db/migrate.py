@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from registry.db.types import Conn
-from registry.search import subject_search_text
+from registry.search import record_search_number, subject_search_text
 
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schema"
 _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
@@ -127,9 +127,7 @@ async def migrate(
 BACKFILL_BATCH = 1000
 
 _UNFOLDED_SUBJECTS = """
-SELECT s.id, s.name, s.credit_code,
-    array(SELECT r.decision_number FROM credit_records r WHERE r.subject_id = s.id) AS numbers
-FROM subjects s WHERE s.search_text IS NULL ORDER BY s.id LIMIT $1"""
+SELECT id, name, credit_code FROM subjects WHERE search_text IS NULL ORDER BY id LIMIT $1"""
 
 # Only rows still NULL: a write that folded the row meanwhile knows better than this
 # batch's read.
@@ -138,37 +136,87 @@ UPDATE subjects s SET search_text = v.search_text
 FROM unnest($1::uuid[], $2::text[]) AS v (id, search_text)
 WHERE s.id = v.id AND s.search_text IS NULL"""
 
+# Through the partial index credit_records_search_pending (schema/0017_record_search.sql).
+_UNFOLDED_RECORDS = """
+SELECT id, decision_number FROM credit_records WHERE search_number IS NULL ORDER BY id LIMIT $1"""
+
+# Only rows still NULL, and only if the number is still the one read: a correction that
+# committed meanwhile spelled its own.
+_FILL_RECORDS = """
+UPDATE credit_records r SET search_number = v.search_number
+FROM unnest($1::uuid[], $2::text[], $3::text[]) AS v (id, decision_number, search_number)
+WHERE r.id = v.id AND r.search_number IS NULL
+    AND r.decision_number IS NOT DISTINCT FROM v.decision_number"""
+
 
 # From this many rows on, the trigram index queues their entries while the backfill runs
 # (GIN fastupdate) and takes them in one merge at the end: three to four times faster than
 # entry by entry, which is how it is kept the rest of the time (searches never read a queue).
 _BULK_FILL = 10_000
-_QUEUE_ON = "ALTER INDEX subjects_search SET (fastupdate = on)"
-_QUEUE_OFF = "ALTER INDEX subjects_search SET (fastupdate = off)"
+
+
+async def _fill(
+    conn: Conn,
+    index: str,
+    count_pending: str,
+    fill_batch: Callable[[int], Awaitable[int]],
+    batch: int,
+) -> int:
+    """Run ``fill_batch`` until it fills no row (each batch commits on its own), with the
+    trigram ``index``'s queue on for a bulk fill; the rows filled."""
+    queued = await conn.fetchval(
+        "SELECT coalesce('fastupdate=on' = ANY (reloptions), false) FROM pg_class"
+        " WHERE oid = $1::regclass", index
+    )
+    if await conn.fetchval(count_pending) >= _BULK_FILL and not queued:
+        await conn.execute(f"ALTER INDEX {index} SET (fastupdate = on)")
+        queued = True
+    filled = 0
+    while done := await fill_batch(batch):
+        filled += done
+    # Also when a run that died halfway left the queue on: merge it, and stop queueing.
+    if queued:
+        await conn.execute("SELECT gin_clean_pending_list($1::regclass)", index)
+        await conn.execute(f"ALTER INDEX {index} SET (fastupdate = off)")
+    return filled
 
 
 async def backfill_subject_search(conn: Conn, batch: int = BACKFILL_BATCH) -> int:
     """Fill ``subjects.search_text`` (schema/0013_subject_search.sql) wherever it is NULL;
     the number of rows filled. Each batch commits on its own, so the table is never
     locked for long and live writers go on; stops when no row is left NULL."""
-    queued = await conn.fetchval(
-        "SELECT coalesce('fastupdate=on' = ANY (reloptions), false) FROM pg_class"
-        " WHERE oid = 'subjects_search'::regclass"
+
+    async def fill_batch(size: int) -> int:
+        rows = await conn.fetch(_UNFOLDED_SUBJECTS, size)
+        if rows:
+            texts = [subject_search_text(r["name"], r["credit_code"]) for r in rows]
+            await conn.execute(_FILL_SUBJECTS, [r["id"] for r in rows], texts)
+        return len(rows)
+
+    return await _fill(
+        conn, "subjects_search", "SELECT count(*) FROM subjects WHERE search_text IS NULL",
+        fill_batch, batch,
     )
-    pending = await conn.fetchval("SELECT count(*) FROM subjects WHERE search_text IS NULL")
-    if pending >= _BULK_FILL and not queued:
-        await conn.execute(_QUEUE_ON)
-        queued = True
-    filled = 0
-    while rows := await conn.fetch(_UNFOLDED_SUBJECTS, batch):
-        texts = [subject_search_text(r["name"], r["credit_code"], r["numbers"]) for r in rows]
-        await conn.execute(_FILL_SUBJECTS, [r["id"] for r in rows], texts)
-        filled += len(rows)
-    # Also when a run that died halfway left the queue on: merge it, and stop queueing.
-    if queued:
-        await conn.execute("SELECT gin_clean_pending_list('subjects_search'::regclass)")
-        await conn.execute(_QUEUE_OFF)
-    return filled
+
+
+async def backfill_record_search(conn: Conn, batch: int = BACKFILL_BATCH) -> int:
+    """Fill ``credit_records.search_number`` (schema/0017_record_search.sql) wherever it is
+    NULL; the number of rows filled. As ``backfill_subject_search``: batch by batch, each
+    committed on its own."""
+
+    async def fill_batch(size: int) -> int:
+        rows = await conn.fetch(_UNFOLDED_RECORDS, size)
+        if rows:
+            numbers = [r["decision_number"] for r in rows]
+            await conn.execute(_FILL_RECORDS, [r["id"] for r in rows], numbers,
+                               [record_search_number(n) for n in numbers])
+        return len(rows)
+
+    return await _fill(
+        conn, "credit_records_search",
+        "SELECT count(*) FROM credit_records WHERE search_number IS NULL",
+        fill_batch, batch,
+    )
 
 
 @dataclass(frozen=True)
@@ -180,7 +228,10 @@ class Backfill:
     run: Callable[[Conn], Awaitable[int]]
 
 
-BACKFILLS = (Backfill(13, "subjects.search_text", backfill_subject_search),)
+BACKFILLS = (
+    Backfill(13, "subjects.search_text", backfill_subject_search),
+    Backfill(17, "credit_records.search_number", backfill_record_search),
+)
 
 
 async def run_backfills(conn: Conn) -> dict[str, int]:

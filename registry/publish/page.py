@@ -39,7 +39,7 @@ from registry.publish.selection import (
     public_record,
     record_items,
 )
-from registry.search import matcher, search_key, subject_condition
+from registry.search import matcher, record_condition, search_key, subject_condition
 from registry.services import Services
 
 PAGE_SIZE: Final = 20
@@ -90,8 +90,10 @@ def _listing_card(row: asyncpg.Record, subjects: SubjectView) -> dict[str, Any]:
     }
 
 
-# A search first counts its matches among this many subjects in id order (ids are random,
-# uuid4: a fair sample), then reads each list one of two ways (``_search_condition``).
+# A search first counts its matches among this many subjects in id order and this many
+# records in subject order (ids are random, uuid4: fair samples; the records' numbers read
+# from the subject index alone, schema/0017), then reads each list one of two ways
+# (``_search_condition``).
 # Either is a few milliseconds at 100,000 subjects where it is used; walking for a rare
 # subject whose items lie far back, or gathering the items of half the subjects, would
 # take a second.
@@ -109,19 +111,21 @@ _LOOK_THROUGH: Final = 4000
 # search of the benchmark. One in a hundred subjects still puts a few items in it.
 _PROBE: Final = 600
 # The search's two lists: kind, table, alias, public rule (the joins of RECORDS_FROM and
-# LISTINGS_FROM).
+# LISTINGS_FROM), and whether an item is named by a decision number of its own.
 _SEARCHED: Final = (
-    ("record", "credit_records", "r", RECORD_PUBLIC),
-    ("listing", "blacklist_entries", "b", LISTING_PUBLIC),
+    ("record", "credit_records", "r", RECORD_PUBLIC, True),
+    ("listing", "blacklist_entries", "b", LISTING_PUBLIC, False),
 )
 
 
 def _found(names: Callable[[str | None], bool], kind: str, row: asyncpg.Record) -> bool:
     """Whether the search (``names``: registry/search.py ``matcher``) names the item itself:
-    its subject's name or credit code, or (a record) its own decision number. A subject is
-    also found by the numbers of its other records, which may be out of publication:
-    showing its items for such a number would tell the public which subject a revoked or
-    expired decision was about."""
+    its subject's name or credit code, or (a record) its own decision number. Never by the
+    numbers of the subject's other records, which may be out of publication: showing its
+    items for such a number would tell the public which subject a revoked or expired
+    decision was about. The statements below select by the same rule in SQL
+    (``subject_condition``, ``record_condition``); this is its exact form, also for rows
+    not yet folded, which SQL finds as typed."""
     return (
         names(row["subject_name"])
         or names(row["subject_credit_code"])
@@ -129,46 +133,71 @@ def _found(names: Callable[[str | None], bool], kind: str, row: asyncpg.Record) 
     )
 
 
-def _gathered(table: str, a: str, public: str, condition: str) -> str:
+def _gathered(table: str, a: str, public: str, condition: str, own: str | None) -> str:
     """The newest ``$3`` public items below ``$2`` (day ``$1``) of the subjects ``condition``
-    finds: the subjects through the trigram index, each one's items through the subject
-    index (LATERAL, kept from being flattened by OFFSET 0: a nested loop, where the planner
-    would read every item for a hash join), then sorted. Fenced off as materialized CTEs:
-    the planner, counting on matches spread evenly, would rather walk the newest items, and
-    meet items that lie far back (those of old decision numbers) only after all the others.
+    finds, and (a record) those its own number ``own`` finds: the subjects through the
+    trigram index, each one's items through the subject index (LATERAL, kept from being
+    flattened by OFFSET 0: a nested loop, where the planner would read every item for a
+    hash join), the records by number through their own trigram index, then sorted.
+    Fenced off as materialized CTEs: the planner, counting on matches spread evenly, would
+    rather walk the newest items, and meet items that lie far back (those of old decision
+    numbers) only after all the others.
     """
+    # The records a number finds, through the trigram index alone (OFFSET 0: the planner
+    # would intersect it with an index of the public rule's days, which holds most items).
+    by_number = (
+        f" UNION SELECT {a}.id, {a}.log_index FROM (SELECT * FROM {table} {a} WHERE {own}"  # noqa: S608 - fixed text
+        f" OFFSET 0) AS {a} WHERE {public} AND {a}.log_index < $2" if own else ""
+    )
     return (
         f"WITH found AS MATERIALIZED (SELECT s.id FROM subjects s WHERE {condition}),"  # noqa: S608 - fixed text
         " theirs AS MATERIALIZED (SELECT item.* FROM found CROSS JOIN LATERAL"
         f" (SELECT {a}.id, {a}.log_index FROM {table} {a} WHERE {a}.subject_id = found.id"
-        f" AND {public} AND {a}.log_index < $2 OFFSET 0) AS item)"
+        f" AND {public} AND {a}.log_index < $2 OFFSET 0) AS item{by_number})"
         f" SELECT {a}.*, {SUBJECT_COLUMNS} FROM (SELECT id FROM theirs ORDER BY log_index DESC"
         f" LIMIT $3) AS newest JOIN {table} {a} ON {a}.id = newest.id"
         f" JOIN subjects s ON s.id = {a}.subject_id ORDER BY {a}.log_index DESC"
     )
 
 
-def _walked(table: str, a: str, public: str, condition: str, keep: str) -> str:
+def _walked(table: str, a: str, public: str, condition: str, keep: str, own: str | None) -> str:
     """The window of the newest ``$3`` public items below ``$2`` on day ``$1`` (its lowest
     log index and its size, on every row), and the newest ``keep`` of its items whose
-    subject ``condition`` finds (none: one row of NULLs), newest first, with how many
-    items of the window lie at or above the last of them (``through_kept``: where the
-    window was looked through to when ``keep`` cut it short). Read once, small columns
-    first; each subject looked up by its id and only the items kept read whole (LATERAL
-    with OFFSET 0, each a nested loop: the planner would rather collect the subjects
-    through the trigram index, which for a term of digits is most of them, and the items
-    by reading the whole table). A term common among the newest items (the digits of
-    this year's decision numbers) keeps a page's worth of a window of hundreds: reading
-    all of them whole was most of its time."""
+    subject ``condition`` finds or (a record) whose own ``search_number`` ``own`` (on
+    ``newest``) finds (none: one row of NULLs), newest first, with how many items of the
+    window lie at or above the last of them (``through_kept``: where the window was looked
+    through to when ``keep`` cut it short). Read once, small columns first, from the
+    covering index of the public items (the number too: schema/0017_record_search.sql);
+    each subject looked up by its id (once, whichever of its items asks: the lookup
+    depends on nothing else) and only the items kept read whole (LATERAL with OFFSET 0,
+    each a nested loop: the planner would rather collect the subjects through the trigram
+    index, which for a term of digits is most of them, and the items by reading the whole
+    table). A term common among the newest items (the digits of this year's decision
+    numbers) keeps a page's worth of a window of hundreds: reading all of them whole was
+    most of its time."""
+    number = f", {a}.search_number" if own else ""
+
+    def their_subjects(named: str) -> str:
+        return (
+            "SELECT newest.id AS kept_id, newest.log_index AS kept_index, theirs.* FROM newest"  # noqa: S608 - fixed text
+            f" CROSS JOIN LATERAL (SELECT {SUBJECT_COLUMNS} FROM subjects s"
+            f" WHERE s.id = newest.subject_id{named} OFFSET 0) AS theirs"
+        )
+
+    # Each item's subject is looked up by its id alone, so a subject of several items is
+    # read once (Memoize). The records their own number names are a second stream, merged
+    # with the first, each item once (DISTINCT ON the log index: both come newest first).
+    kept = their_subjects(f" AND {condition}")
+    if own:
+        kept = (
+            f"SELECT DISTINCT ON (kept_index) * FROM ({kept} UNION ALL"  # noqa: S608 - fixed text
+            f" {their_subjects('')} WHERE {own}) AS each"
+        )
     return (
-        f"WITH newest AS MATERIALIZED (SELECT {a}.id, {a}.log_index, {a}.subject_id"  # noqa: S608 - fixed text
+        f"WITH newest AS MATERIALIZED (SELECT {a}.id, {a}.log_index, {a}.subject_id{number}"  # noqa: S608 - fixed text
         f" FROM {table} {a} WHERE {public} AND {a}.log_index < $2"
         f" ORDER BY {a}.log_index DESC LIMIT $3),"
-        " kept AS MATERIALIZED (SELECT newest.id AS kept_id, newest.log_index AS kept_index,"
-        " theirs.* FROM newest"
-        f" CROSS JOIN LATERAL (SELECT {SUBJECT_COLUMNS} FROM subjects s"
-        f" WHERE s.id = newest.subject_id AND {condition} OFFSET 0) AS theirs"
-        f" ORDER BY newest.log_index DESC LIMIT {keep})"
+        f" kept AS MATERIALIZED ({kept} ORDER BY kept_index DESC LIMIT {keep})"
         " SELECT edge.lowest, edge.items, edge.through_kept, found.* FROM (SELECT"
         " min(log_index) AS lowest, count(*) AS items, count(*) FILTER (WHERE log_index >="
         " (SELECT min(kept_index) FROM kept)) AS through_kept FROM newest) AS edge"
@@ -204,21 +233,26 @@ async def _search_condition(
     names (registry/search.py, ``_found``), newest first; and, if the search stopped
     looking before the end, the log index down to which it looked.
 
-    A term of few subjects (below _RARE of the sample) gathers their items (``_gathered``).
-    A commoner one walks the newest items in windows of a known size (``_walked``): the
-    first as wide as the sample says a page needs, the next as wide as what was kept so
-    far says, keeping those whose subject matches and ending the page after _LOOK_THROUGH
-    items; unless it is also below _COMMON and the first window held not a quarter of what
-    the sample promised (its items lie further back, as those of an old decision number
-    do): then it gathers after all.
+    Each list by the share of its items the term names, from the samples: a listing's by
+    the share of subjects it finds by name or code, a record's by that plus the share of
+    records it finds by number. A term naming few items (below _RARE) gathers them
+    (``_gathered``). A commoner one walks the newest items in windows of a known size
+    (``_walked``): the first as wide as the share says a page needs, the next as wide as
+    what was kept so far says, keeping those it names and ending the page after
+    _LOOK_THROUGH items; unless it is also below _COMMON and the first window held not a
+    quarter of what the share promised (its items lie further back, as those of an old
+    decision number do): then it gathers after all.
     """
     condition, params = subject_condition("s", 1, q)
     [sample] = await conn.fetch(
-        f"SELECT count(*) AS found FROM (SELECT * FROM subjects ORDER BY id LIMIT {_SAMPLE})"  # noqa: S608 - fixed text
-        f" AS s WHERE {condition}",
+        f"SELECT (SELECT count(*) FROM (SELECT * FROM subjects ORDER BY id LIMIT {_SAMPLE})"  # noqa: S608 - fixed text
+        f" AS s WHERE {condition}) AS subjects, (SELECT count(*) FROM (SELECT search_number"
+        f" FROM credit_records ORDER BY subject_id LIMIT {_SAMPLE}) AS r"
+        f" WHERE {record_condition('r', 1, unfolded='kept')}) AS records",
         *params,
     )
-    share = sample["found"] / _SAMPLE
+    by_subject = sample["subjects"] / _SAMPLE
+    by_number = sample["records"] / _SAMPLE
     # Fewer than three letters and digits make no trigram: the index would read all of
     # itself, so such a term (common anyway) is only ever walked for.
     indexed = len(search_key(q)) >= 3
@@ -226,9 +260,10 @@ async def _search_condition(
     condition, params = subject_condition("s", 4, q)
     rows: list[tuple[str, asyncpg.Record]] = []
     looked_to: int | None = None
-    for kind, table, a, public in _SEARCHED:
+    for kind, table, a, public, numbered in _SEARCHED:
+        share = min(1.0, by_subject + by_number) if numbered else by_subject
         gather = share < _RARE and indexed
-        # Room for items the search then drops (named by their subject's other numbers).
+        # Room for items the search then drops (rows not yet folded, kept as candidates).
         size = 3 * PAGE_SIZE if gather else min(
             _LOOK_THROUGH, max(5 * PAGE_SIZE, int(1.5 * PAGE_SIZE / max(share, 1 / _SAMPLE))))
         if not gather and indexed and share < _COMMON:
@@ -238,15 +273,17 @@ async def _search_condition(
         while True:
             seen = size  # how many items this step looked through
             if gather:
+                own = record_condition(a, 4) if numbered else None
                 batch = await conn.fetch(
-                    _gathered(table, a, public, condition), day, below, size, *params)
+                    _gathered(table, a, public, condition, own), day, below, size, *params)
                 lowest = batch[-1]["log_index"] if batch else None
                 full = len(batch) == size
             else:
                 # Twice what the page still needs: items the search then drops are few.
                 keep = 2 * (PAGE_SIZE - len(found))
+                own = record_condition("newest", 4, unfolded="kept") if numbered else None
                 walked = await conn.fetch(
-                    _walked(table, a, public, condition, f"${4 + len(params)}"),
+                    _walked(table, a, public, condition, f"${4 + len(params)}", own),
                     day, below, size, *params, keep)
                 lowest, full = walked[0]["lowest"], walked[0]["items"] == size
                 batch = [row for row in walked if row["id"] is not None]

@@ -81,11 +81,11 @@ LATE_COLUMNS: frozenset[str] = frozenset({
 })
 
 
-# Columns derived from the record (and from other rows), never part of it: always left
-# out of the body. They may change without a leaf (a subject's search text changes when
-# one of its records' decision numbers does) and may be recomputed at will.
+# Columns derived from the record, never part of it: always left out of the body. They
+# may be recomputed at will, without a leaf (set NULL and run `registry migrate`).
 DERIVED_COLUMNS: frozenset[str] = frozenset({
     "search_text",  # subjects, schema/0013_subject_search.sql (registry/search.py)
+    "search_number",  # credit_records, schema/0017_record_search.sql (registry/search.py)
 })
 
 

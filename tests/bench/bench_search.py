@@ -59,7 +59,11 @@ from registry import subjects  # noqa: E402
 from registry.authorities import add_authority  # noqa: E402
 from registry.cli import SERVER_LOOP  # noqa: E402
 from registry.clock import SystemClock, today  # noqa: E402
-from registry.db.migrate import backfill_subject_search, migrate  # noqa: E402
+from registry.db.migrate import (  # noqa: E402
+    backfill_record_search,
+    backfill_subject_search,
+    migrate,
+)
 from registry.db.types import Conn  # noqa: E402
 from registry.domain.policy import Policy  # noqa: E402
 from registry.identifiers import uscc_check_character  # noqa: E402
@@ -203,11 +207,15 @@ async def load(url: str, settings: Settings, subject_rows: list[tuple[Any, ...]]
         await conn.execute("UPDATE tlog_sequence SET next_index = $1", len(records) + 1)
         print(f"loaded {len(subject_rows)} subjects, {len(records)} records in {time.perf_counter() - t0:.1f} s",
               flush=True)
-        # As a database upgraded to migration 0013 has it: the column empty, then the
-        # backfill `registry migrate` runs after the SQL files.
+        # As a database upgraded to migrations 0013 and 0017 has it: the columns empty,
+        # then the backfills `registry migrate` runs after the SQL files.
         t0 = time.perf_counter()
         filled = await backfill_subject_search(conn)
         backfill_rate = filled / (time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        numbers = await backfill_record_search(conn)
+        print(f"backfill folded {numbers} decision numbers at "
+              f"{numbers / (time.perf_counter() - t0):.0f}/s", flush=True)
         # As autovacuum leaves a database after a load: the visibility map set, so the
         # public search's covering indexes (migration 0015) are read without the heap.
         await conn.execute("VACUUM ANALYZE subjects")
@@ -250,6 +258,9 @@ class _Recorder:
     async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
         rows: list[asyncpg.Record] = await self._run("fetch", sql, *args)
         return rows
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        return await self._run("fetchval", sql, *args)
 
     async def execute(self, sql: str, *args: Any) -> str:
         status: str = await self._run("execute", sql, *args)
