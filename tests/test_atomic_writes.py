@@ -372,6 +372,78 @@ async def test_a_mispredicted_stored_form_is_caught_before_the_answer(
                                              stored=row)
 
 
+def _practitioner(name: str, now: datetime) -> dict[str, Any]:
+    return {
+        "id": uuid.uuid4(), "kind": "practitioner", "name": name, "status": "active",
+        "credit_code": None, "registered_region": None, "filing_number": None,
+        "filing_date": None, "legal_representative": None, "document_type": "resident_id",
+        "document_cipher": bytes(range(256)) + name.encode(), "document_lookup": name.encode(),
+        "version": 1, "created_at": now, "created_by": "admin:test", "updated_at": now,
+        "updated_by": "admin:test",
+    }
+
+
+async def test_many_rows_with_their_leaves_in_one_statement(
+    db: asyncpg.Pool, settings: Settings
+) -> None:
+    """insert_many_with_leaves: consecutive indexes in the order given, each row stored as
+    predicted (bytea through its hex form, times to the microsecond), each with its leaf."""
+    from registry.db.audit import insert_many_with_leaves
+    from registry.db.shapes import TableShapes, stored_form
+
+    await ensure_log(db, settings)
+    now = datetime.now().astimezone()
+    first = await db.fetchval("SELECT next_index FROM tlog_sequence")
+    async with db.acquire() as conn, conn.transaction():
+        shape = await TableShapes().of(conn, "subjects")
+        rows = [stored_form("subjects", shape, _practitioner(name, now))
+                for name in ("張三", "李四", "王五")]
+        appended = await insert_many_with_leaves(
+            conn, time=now, actor="admin:test", action="subject.create",
+            object_type="subject", stored=rows)
+    assert [a.index for a in appended] == [first, first + 1, first + 2]
+    for row, done in zip(rows, appended, strict=True):
+        assert done.row is not None and done.row["id"] == row["id"]
+        assert bytes(done.row["document_cipher"]) == row["document_cipher"]
+        assert done.row["created_at"] == now
+    await assert_log_consistent(db)
+
+
+async def test_a_mispredicted_row_of_many_takes_the_whole_batch_back(
+    db: asyncpg.Pool, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One row of a batch stored otherwise than committed to: LogIntegrityError, and the
+    batch's transaction writes nothing (no row, no leaf, no index)."""
+    import registry.db.audit as audit
+    from registry.db.shapes import TableShapes, stored_form
+    from registry.errors import LogIntegrityError
+
+    await ensure_log(db, settings)
+    now = datetime.now().astimezone()
+    before = await stored(db)
+    next_index = await db.fetchval("SELECT next_index FROM tlog_sequence")
+    real = audit._leaf_parts
+
+    def second_wrong(time: datetime, actor: str, action: str, ref: str, row: Any) -> Any:
+        if row["name"] == "李四":
+            row = {**row, "name": "別的名稱"}
+        return real(time, actor, action, ref, row)
+
+    monkeypatch.setattr(audit, "_leaf_parts", second_wrong)
+    async with db.acquire() as conn:
+        shape = await TableShapes().of(conn, "subjects")
+        rows = [stored_form("subjects", shape, _practitioner(name, now))
+                for name in ("張三", "李四")]
+        with pytest.raises(LogIntegrityError, match="mispredicted"):
+            async with conn.transaction():
+                await audit.insert_many_with_leaves(
+                    conn, time=now, actor="admin:test", action="subject.create",
+                    object_type="subject", stored=rows)
+    assert await stored(db) == before
+    assert await db.fetchval("SELECT next_index FROM tlog_sequence") == next_index
+    await assert_log_consistent(db)
+
+
 def test_stored_form_predicts_what_postgresql_returns() -> None:
     """Numeric columns come back at their scale, rounded half away from zero; a missing
     column, an unknown one and a type it cannot predict are refused."""

@@ -29,6 +29,7 @@ from registry.clock import ManualClock
 from registry.identifiers import mask_document_number, uscc_check_character
 from registry.imports import lookups
 from registry.imports import rows as import_rows
+from registry.imports import runner as runner_module
 from registry.imports.problems import CannotImport
 from registry.imports.runner import Importer, Options, Tally, run_import
 from registry.imports.template import TEMPLATE_COLUMNS, open_file
@@ -604,6 +605,54 @@ async def test_a_number_recorded_between_check_and_write_is_refused_in_the_batch
     found = await client.get("/v1/subjects", params={"q": "RACE-3"}, headers=regulator)
     assert [s["id"] for s in found.json()["items"]] == [sid]
     await assert_log_consistent(db)
+
+
+async def test_a_number_twice_in_one_batch_is_written_once(
+    settings: Settings, database_url: str, clock: ManualClock, db: asyncpg.Pool,
+    client: Client, regulator: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two rows of one batch with one decision number: the first is written, the second
+    refused, naming the first; the batch is written whole (one statement), not row by row."""
+
+    async def not_row_by_row(*_: object) -> None:
+        raise AssertionError("the batch fell back to writing row by row")
+
+    monkeypatch.setattr(runner_module._Run, "_write_one_by_one", not_row_by_row)
+    await subject(client, regulator)
+    rows = [template_row("TWICE-1"), template_row("TWICE-2"), template_row("TWICE-1")]
+    file = open_file(write_csv(tmp_path / "f.csv", rows), "csv")
+    services = await open_services(settings, clock=clock, url=database_url)
+    try:
+        tally = await run_import(services, Importer(AUTHORITY), file, Options())
+    finally:
+        await close_services(services)
+    assert (tally.imported, tally.refused) == (2, 1)
+    (problem,) = tally.problems
+    assert problem.row == 4 and "the same as row 2" in problem.en
+    assert sorted(r["decision_number"] for r in await stored(db)) == ["TWICE-1", "TWICE-2"]
+    await assert_log_consistent(db)
+
+
+async def test_statistics_are_brought_up_to_date_as_the_table_grows(
+    settings: Settings, database_url: str, clock: ManualClock, db: asyncpg.Pool,
+    client: Client, regulator: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The import ANALYZEs credit_records each time it has added as many records as the
+    table held at the last ANALYZE (at least ANALYZE_EVERY): here after 2 and after 4 of 5,
+    so the planner's count is 4, where PostgreSQL alone would still count none."""
+    monkeypatch.setattr(runner_module, "ANALYZE_EVERY", 2)
+    await subject(client, regulator)
+    assert await db.fetchval("SELECT reltuples FROM pg_class WHERE relname = 'credit_records'") < 1
+    file = open_file(write_csv(tmp_path / "f.csv", [template_row(f"ST-{i}") for i in range(5)]),
+                     "csv")
+    services = await open_services(settings, clock=clock, url=database_url)
+    try:
+        tally = await run_import(services, Importer(AUTHORITY), file, Options(batch_size=2))
+    finally:
+        await close_services(services)
+    assert tally.imported == 5
+    assert await db.fetchval(
+        "SELECT reltuples FROM pg_class WHERE relname = 'credit_records'") == 4
 
 
 async def test_a_row_naming_another_subject_than_its_code_finds_is_refused(

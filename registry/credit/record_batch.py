@@ -3,17 +3,19 @@
 ``create_records`` applies to each record exactly the rules ``records.create_record``
 applies (the deciding authority from the token, ``normalise``, the publicity window), and
 writes what passed with a fixed number of statements whatever the number of records: one
-pipelined INSERT of them all (each with its spelled decision number, by which the search
-finds it: registry/search.py), one read of what was stored, and one statement for all
-their leaves (``db.audit.record_many``). Written one by one, each record cost about ten
-round trips to the database; an import's batch of 200 spent almost all its time waiting
-on them.
+read of the subjects' codes, one of the decision numbers the authority has recorded
+already, and one statement that takes the records' indexes and inserts every record
+(each with its spelled decision number, by which the search finds it: registry/search.py),
+its leaf and its stored body (``db.audit.insert_many_with_leaves``). Written one by one,
+each record cost a round trip or more and a statement's triggers; an import's batch of
+200 spent almost all its time waiting on them.
 
-A record whose decision number the authority recorded meanwhile (another import, the
-API) is not written and comes back as the same ``Conflict`` ``create_record`` raises.
-Any other refusal by the database (a value out of a column's range, say) raises out of
-``create_records``: its caller rolls the batch back and writes it record by record, so
-that only the refused record is lost (registry/imports/runner.py).
+A record whose decision number the authority has recorded already, or that an earlier
+item of the same batch carries, is not written and comes back as the same ``Conflict``
+``create_record`` raises. Any refusal by the database (a value out of a column's range,
+a decision number recorded by someone else since the read) fails the one statement and
+raises out of ``create_records``: its caller rolls the batch back and writes it record
+by record, so that only the refused record is lost (registry/imports/runner.py).
 
 Crash points: all of it runs in the caller's write transaction; until that commits,
 nothing of it exists.
@@ -23,10 +25,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date
 from typing import Any
-
-import asyncpg
 
 from registry.clock import today
 from registry.credit.ownership import Acting
@@ -34,16 +34,16 @@ from registry.credit.records import (
     DUPLICATE_DECISION,
     deciding_registered,
     in_the_name_of,
+    new_record_row,
     new_record_values,
+    recorded_decision_numbers,
 )
-from registry.db.audit import PENDING_INDEX, record_many
+from registry.db.audit import insert_many_with_leaves
+from registry.db.shapes import stored_form
 from registry.db.types import Conn
 from registry.db.writes import Written
 from registry.errors import Conflict, InvalidInput, RegistryError
 from registry.services import Services
-
-# Columns every new record gets besides its values (as ``create_record`` writes them).
-_STAMP = ("version", "created_at", "created_by", "updated_at", "updated_by", "log_index")
 
 
 async def create_records(
@@ -68,7 +68,7 @@ async def create_records(
         )
     }
     outcomes: list[Written | RegistryError | None] = []
-    prepared: list[tuple[int, uuid.UUID, dict[str, Any]]] = []
+    checked: list[tuple[int, uuid.UUID, dict[str, Any]]] = []
     for position, (subject_id, fields) in enumerate(items):
         try:
             values = _values(services, fields, mine, registered, subject_id, codes, on)
@@ -76,18 +76,28 @@ async def create_records(
             outcomes.append(refusal)
             continue
         outcomes.append(None)
-        prepared.append((position, uuid.uuid4(), {"subject_id": subject_id, **values}))
-    stored = await _insert(conn, prepared, now, who.actor)
-    written = [(position, stored[record_id]) for position, record_id, _ in prepared
-               if record_id in stored]
-    for position, record_id, _ in prepared:
-        if record_id not in stored:
-            outcomes[position] = Conflict(DUPLICATE_DECISION, field="decision_number")
-    appended = await record_many(
-        conn, time=now, actor=who.actor, action="record.create", object_type="credit_record",
-        rows=[row for _, row in written],
+        checked.append((position, subject_id, values))
+    recorded = await recorded_decision_numbers(
+        conn, mine, [v["decision_number"] for _, _, v in checked if v["decision_number"]]
     )
-    for (position, _), leaf in zip(written, appended, strict=True):
+    shape = await services.shapes.of(conn, "credit_records")
+    new: list[tuple[int, dict[str, Any]]] = []
+    for position, subject_id, values in checked:
+        number = values["decision_number"]
+        if number is not None and number in recorded:
+            outcomes[position] = Conflict(DUPLICATE_DECISION, field="decision_number")
+            continue
+        if number is not None:
+            # The first of a batch's items with one decision number is written, as if
+            # they came one after the other.
+            recorded.add(number)
+        row = new_record_row(uuid.uuid4(), subject_id, values, now, who.actor)
+        new.append((position, stored_form("credit_records", shape, row)))
+    appended = await insert_many_with_leaves(
+        conn, time=now, actor=who.actor, action="record.create", object_type="credit_record",
+        stored=[row for _, row in new],
+    )
+    for (position, _), leaf in zip(new, appended, strict=True):
         assert leaf.row is not None
         outcomes[position] = Written(row=leaf.row, log_index=leaf.index)
     done = [outcome for outcome in outcomes if outcome is not None]
@@ -110,32 +120,3 @@ def _values(
     if subject_id not in codes:
         raise InvalidInput("subject_id", "no such subject", "the id of a registered subject")
     return new_record_values(services, fields, on, codes[subject_id])
-
-
-async def _insert(
-    conn: Conn,
-    prepared: list[tuple[int, uuid.UUID, dict[str, Any]]],
-    now: datetime,
-    actor: str,
-) -> dict[uuid.UUID, asyncpg.Record]:
-    """INSERT the records (one pipelined statement for each set of columns), those whose
-    decision number is recorded already left out; the stored rows by id."""
-    shapes: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
-    for _, record_id, values in prepared:
-        shapes.setdefault(tuple(values), []).append(
-            (record_id, *values.values(), 1, now, actor, now, actor, PENDING_INDEX)
-        )
-    for columns, rows in shapes.items():
-        names = ("id", *columns, *_STAMP)
-        await conn.executemany(
-            f"INSERT INTO credit_records ({', '.join(names)})"  # noqa: S608 - fixed column names
-            f" VALUES ({', '.join(f'${i + 1}' for i in range(len(names)))})"
-            " ON CONFLICT (authority_code, decision_number) WHERE decision_number IS NOT NULL"
-            " DO NOTHING",
-            rows,
-        )
-    found = await conn.fetch(
-        "SELECT * FROM credit_records WHERE id = ANY($1::uuid[])",
-        [record_id for _, record_id, _ in prepared],
-    )
-    return {row["id"]: row for row in found}

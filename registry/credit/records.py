@@ -11,6 +11,7 @@ records the rules withhold (warning only, minor under a no-publish policy).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -181,6 +182,18 @@ def new_record_values(
     return values
 
 
+def new_record_row(
+    record_id: uuid.UUID, subject_id: uuid.UUID, values: dict[str, Any], now: datetime, actor: str
+) -> dict[str, Any]:
+    """Every column of a new record (version 1) but ``log_index``, from its checked
+    ``values`` (``new_record_values``): what ``create_record`` and an import's batch insert."""
+    return {
+        "id": record_id, "subject_id": subject_id, **values, "under_objection": False,
+        "previous_log_index": None, "correction_note": None, "version": 1,
+        "created_at": now, "created_by": actor, "updated_at": now, "updated_by": actor,
+    }
+
+
 def stored_window(row: asyncpg.Record) -> PublicityWindow:
     return PublicityWindow(
         start=row["publicity_start"],
@@ -189,6 +202,18 @@ def stored_window(row: asyncpg.Record) -> PublicityWindow:
         published=row["published"],
         reason=row["publicity_reason"],
     )
+
+
+async def recorded_decision_numbers(db: Db, authority_code: str, numbers: Sequence[str]) -> set[str]:
+    """Which of ``numbers`` the authority has recorded already (each at most once per
+    authority: the partial unique index ``credit_records_decision``, which this reads as
+    long as the table's statistics are current: see registry/imports/runner.py)."""
+    rows = await db.fetch(
+        "SELECT decision_number FROM credit_records WHERE authority_code = $1"
+        " AND decision_number IS NOT NULL AND decision_number = ANY($2::text[])",
+        authority_code, list(numbers),
+    )
+    return {row["decision_number"] for row in rows}
 
 
 DUPLICATE_DECISION = "a record with this decision_number already exists for this authority_code"
@@ -252,19 +277,13 @@ async def create_record(
         raise InvalidInput("subject_id", "no such subject", "the id of a registered subject")
     values = new_record_values(services, fields, on, subject["credit_code"])
     record_id = uuid.uuid4()
-
-    def row_at(now: datetime) -> dict[str, Any]:
-        return {
-            "id": record_id, "subject_id": subject_id, **values, "under_objection": False,
-            "previous_log_index": None, "correction_note": None, "version": 1,
-            "created_at": now, "created_by": actor, "updated_at": now, "updated_by": actor,
-        }
-
     try:
         # A new record is given whole: one statement (db/writes.py audited_insert).
-        return await audited_insert(services.pool, services.clock, services.shapes, actor=actor,
-                                    action="record.create", object_type="credit_record",
-                                    values=row_at)
+        return await audited_insert(
+            services.pool, services.clock, services.shapes, actor=actor,
+            action="record.create", object_type="credit_record",
+            values=lambda now: new_record_row(record_id, subject_id, values, now, actor),
+        )
     except asyncpg.UniqueViolationError as error:
         raise _duplicate(error) from None
 

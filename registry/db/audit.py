@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
+import msgspec
 
 from registry.db.types import Conn
 from registry.errors import LogIntegrityError
@@ -168,10 +169,8 @@ async def insert_with_leaf(
     (registry/db/shapes.py ``stored_form``): the body is committed to from it, before the
     database has the row. In autocommit the statement is the whole write, atomic, and
     holds the sequence lock only inside PostgreSQL, from the index to the commit; in a
-    transaction it is ``record`` after the row's INSERT. The body of the row the database
-    returns is compared with the one committed to: a difference means ``stored_form``
-    predicted wrong, a bug, and raises ``LogIntegrityError`` (``registry log verify``
-    would report that entry).
+    transaction it is ``record`` after the row's INSERT. The row the database returns is
+    checked against the body committed to (``_checked``).
     """
     table = TABLE_OF[object_type]
     object_id = str(stored["id"])
@@ -189,71 +188,93 @@ async def insert_with_leaf(
     )
     if row is None:
         raise RuntimeError(f"couldn't insert {object_type}/{object_id} with its leaf")
+    return _checked(object_type, row, body, head, tail)
+
+
+def _checked(object_type: str, row: asyncpg.Record, body: bytes, head: bytes, tail: bytes) -> Appended:
+    """The ``Appended`` of a row inserted with its leaf, once the body of the row as the
+    database returned it is the one the leaf commits to. A difference means ``stored_form``
+    predicted wrong, a bug: ``LogIntegrityError`` (``registry log verify`` would report
+    that entry), and the caller's transaction must not commit."""
+    index: int = row["log_index"]
     if object_body(row) != body:
         raise LogIntegrityError(
-            f"{object_type}/{object_id} was stored otherwise than committed to at log entry "
-            f"{row['log_index']}: registry/db/shapes.py mispredicted a column"
+            f"{object_type}/{row['id']} was stored otherwise than committed to at log entry "
+            f"{index}: registry/db/shapes.py mispredicted a column"
         )
-    index: int = row["log_index"]
     return Appended(index=index, leaf=head + str(index).encode() + tail, row=row)
 
 
-# ``record`` for many rows of one table at once: one statement takes ``$8`` consecutive
-# indexes, inserts every leaf and stored body, and stamps every row, in the order given.
-_APPEND_MANY_SQL = (
-    "WITH s AS (UPDATE tlog_sequence SET next_index = next_index + $8 " + _TAKE +  # noqa: S608 - fixed text
-    "           RETURNING next_index - $8 AS first),"
-    " v AS (SELECT s.first + v.ord - 1 AS idx, v.* FROM s, unnest($1::bytea[], $2::bytea[],"
-    "       $3::text[], $4::bytea[], $5::bytea[]) WITH ORDINALITY"
-    "       AS v(head, tail, object_id, body, salt, ord)),"
+# ``insert_with_leaf`` for many new rows of one table: one statement takes ``$1`` consecutive
+# indexes, inserts every row with its index (from JSON, which PostgreSQL converts with each
+# column's own input function, arrays included), every leaf and every stored body.
+_INSERT_MANY_WITH_LEAVES_SQL = (
+    "WITH s AS (UPDATE tlog_sequence SET next_index = next_index + $1 " + _TAKE +  # noqa: S608 - fixed text
+    "           RETURNING next_index - $1 AS first),"
+    " r AS (INSERT INTO {table} ({columns}, log_index)"
+    "       SELECT {columns}, s.first + v.ordinality - 1 FROM s,"
+    "       jsonb_populate_recordset(NULL::{table}, $2::jsonb) WITH ORDINALITY AS v"
+    "       RETURNING *),"
+    " p AS (SELECT s.first + p.ord - 1 AS idx, p.* FROM s, unnest($3::bytea[], $4::bytea[],"
+    "       $5::text[], $6::bytea[], $7::bytea[]) WITH ORDINALITY"
+    "       AS p(head, tail, object_id, body, salt, ord)),"
     " l AS (INSERT INTO tlog_leaves (idx, leaf, created_at)"
-    "       SELECT idx, head || convert_to(idx::text, 'UTF8') || tail, $6 FROM v RETURNING idx),"
+    "       SELECT idx, head || convert_to(idx::text, 'UTF8') || tail, $8 FROM p RETURNING idx),"
     " o AS (INSERT INTO tlog_objects (log_index, object_type, object_id, body, salt)"
-    "       SELECT v.idx, $7, v.object_id, v.body, v.salt FROM v JOIN l ON l.idx = v.idx"
-    "       RETURNING log_index, object_id) "
+    "       SELECT p.idx, $9, p.object_id, p.body, p.salt FROM p JOIN l ON l.idx = p.idx"
+    "       RETURNING log_index)"
+    " SELECT r.* FROM r JOIN o ON o.log_index = r.log_index"
 )
 
 
-async def record_many(
+def _json_value(value: Any) -> Any:
+    # bytea's input function reads the hex form; everything else msgspec writes as the
+    # column's input function reads it (uuid, ISO dates and times, Decimal as a string).
+    return "\\x" + value.hex() if isinstance(value, bytes) else value
+
+
+async def insert_many_with_leaves(
     conn: Conn,
     *,
     time: datetime,
     actor: str,
     action: str,
     object_type: str,
-    rows: list[asyncpg.Record],
+    stored: list[dict[str, Any]],
 ) -> list[Appended]:
-    """``record`` for several rows of one audited table, written in the caller's
-    transaction: their leaves take consecutive indexes in the order of ``rows``, one
-    statement for all of them (an import's batch). Returns each row's ``Appended``, in
-    that order."""
-    if not conn.is_in_transaction():
-        raise RuntimeError("record_many must run inside a transaction")
-    table = TABLE_OF[object_type]
-    if not rows:
+    """``insert_with_leaf`` for several new rows of one table, in one statement: their leaves
+    take consecutive indexes in the order of ``stored`` (an import's batch). Every row of
+    ``stored`` names the same columns. Returns each row's ``Appended``, in that order.
+
+    The statement is all or nothing: a row the database refuses (a unique key taken, a
+    value out of range) fails it, with nothing written and no index taken.
+    """
+    if not stored:
         return []
+    table = TABLE_OF[object_type]
+    columns = list(stored[0])
+    if any(list(row) != columns for row in stored):
+        raise RuntimeError(f"insert_many_with_leaves: the {table} rows name different columns")
     parts = [
-        _leaf_parts(time, actor, action, f"{object_type}/{row['id']}", row) for row in rows
+        _leaf_parts(time, actor, action, f"{object_type}/{row['id']}", row) for row in stored
     ]
-    stamp = f"UPDATE {table} t SET log_index = o.log_index FROM o WHERE t.id = o.object_id::uuid"  # noqa: S608 - names from TABLE_OF
-    stamped = await conn.fetch(
-        _APPEND_MANY_SQL + stamp + " RETURNING t.*",
+    as_json = msgspec.json.encode([{k: _json_value(v) for k, v in row.items()} for row in stored])
+    rows = await conn.fetch(
+        _INSERT_MANY_WITH_LEAVES_SQL.format(table=table, columns=", ".join(columns)),
+        len(stored),
+        as_json.decode(),
         [head for _, _, head, _ in parts],
         [tail for _, _, _, tail in parts],
-        [str(row["id"]) for row in rows],
+        [str(row["id"]) for row in stored],
         [body for body, _, _, _ in parts],
         [salt for _, salt, _, _ in parts],
         time,
         object_type,
-        len(rows),
     )
-    by_id = {row["id"]: row for row in stamped}
-    if len(by_id) != len(rows):
-        raise RuntimeError(f"couldn't stamp the log index on {len(rows) - len(by_id)} {table} rows")
-    appended = []
-    for row, (_, _, head, tail) in zip(rows, parts, strict=True):
-        index: int = by_id[row["id"]]["log_index"]
-        appended.append(
-            Appended(index=index, leaf=head + str(index).encode() + tail, row=by_id[row["id"]])
-        )
-    return appended
+    by_id = {row["id"]: row for row in rows}
+    if len(by_id) != len(stored):
+        raise RuntimeError(f"inserted {len(by_id)} of {len(stored)} {table} rows with their leaves")
+    return [
+        _checked(object_type, by_id[row["id"]], body, head, tail)
+        for row, (body, _, head, tail) in zip(stored, parts, strict=True)
+    ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
+from registry.credit.records import recorded_decision_numbers
 from registry.db.types import Db
 
 
@@ -57,9 +58,4 @@ async def subjects_by_id(db: Db, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, st
 async def recorded_numbers(db: Db, authority_code: str, numbers: Sequence[str]) -> set[str]:
     """Which of these decision numbers the authority has recorded already (the import's
     natural key; ``credit_records`` holds each at most once per authority)."""
-    rows = await db.fetch(
-        "SELECT decision_number FROM credit_records WHERE authority_code = $1"
-        " AND decision_number = ANY($2::text[])",
-        authority_code, list(numbers),
-    )
-    return {r["decision_number"] for r in rows}
+    return await recorded_decision_numbers(db, authority_code, numbers)

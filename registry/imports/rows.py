@@ -33,6 +33,7 @@ The mapping (template column → API field):
 
 from __future__ import annotations
 
+import contextlib
 import re
 import unicodedata
 import uuid
@@ -61,6 +62,7 @@ from registry.text import clean_text
 
 # The API's request fields with their declared types (Meta constraints included).
 _RECORD_FIELDS = {info.name: info for info in msgspec.structs.fields(RecordIn)}
+_REQUIRED_FIELDS = tuple(name for name, info in _RECORD_FIELDS.items() if info.required)
 # Stands in for the subject while a row's values are checked: the subject is found (or
 # registered) in the database later, and only its id is missing from the body.
 _UNRESOLVED = uuid.UUID(int=0)
@@ -327,14 +329,23 @@ def _type_problems(number: int, shape: Shape, values: dict[str, Any],
 
 def _as_fields(number: int, shape: Shape, values: dict[str, Any],
                cells: dict[str, Any]) -> dict[str, Any] | list[Problem]:
+    body = {**values, "subject_id": values.get("subject_id", _UNRESOLVED)}
+    if all(body.get(name) is not None for name in _REQUIRED_FIELDS):
+        # Most rows are fine: one conversion of the whole body says so. Only a row it
+        # refuses is checked field by field, to name every problem, not only the first.
+        with contextlib.suppress(msgspec.ValidationError):
+            return _fields_of(msgspec.convert(body, RecordIn))
     problems = _type_problems(number, shape, values, cells)
     if problems:
         return problems
     try:
-        body = msgspec.convert({**values, "subject_id": values.get("subject_id", _UNRESOLVED)},
-                               RecordIn)
+        checked = msgspec.convert(body, RecordIn)
     except msgspec.ValidationError as error:  # what the per-field checks cannot see
         return [_problem(number, "", None, rule_reason_zh(str(error)), str(error))]
+    return _fields_of(checked)
+
+
+def _fields_of(body: RecordIn) -> dict[str, Any]:
     return {f: getattr(body, f) for f in body.__struct_fields__ if f != "subject_id"}
 
 
