@@ -22,7 +22,9 @@ from pathlib import Path
 from registry.db.types import Conn
 from registry.search import record_search_number, subject_search_text
 
-SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schema"
+# The migrations as installed with the package: registry/schema is a symbolic link to the
+# top-level schema/ in a checkout, and a folder of the files in a built wheel (pyproject).
+SCHEMA_DIR = Path(__file__).resolve().parents[1] / "schema"
 _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 # Any fixed number works; this one spells "vcreg" loosely and is ours alone.
 _MIGRATION_LOCK = 0x76637265_67000001
@@ -44,8 +46,17 @@ class Migration:
 
 
 def load_migrations(folder: Path = SCHEMA_DIR) -> list[Migration]:
+    """Every migration in ``folder``, in order. None at all is an error, never an empty
+    list: an installation without its migrations would otherwise start on a database
+    with no tables and say nothing."""
     found: list[Migration] = []
-    for path in sorted(folder.glob("*.sql")):
+    paths = sorted(folder.glob("*.sql"))
+    if not paths:
+        raise MigrationError(
+            f"no migrations found in {folder}: this installation of the registry lacks its "
+            "schema (a package built without registry/schema/*.sql); reinstall it"
+        )
+    for path in paths:
         match = _NAME.match(path.name)
         if not match:
             raise MigrationError(
