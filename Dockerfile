@@ -4,10 +4,10 @@ FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
     REGISTRY_HOME=/var/lib/registry REGISTRY_LOG_FORMAT=json
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY registry ./registry
 COPY schema ./schema
-RUN pip install --no-cache-dir . \
+RUN pip install --no-cache-dir -c constraints.txt . \
     && useradd --system --home-dir /var/lib/registry registry \
     && mkdir -p /var/lib/registry/keys && chown -R registry /var/lib/registry
 USER registry

@@ -6,13 +6,17 @@ migrations, and the service started on a database without tables, silently.
 
 from __future__ import annotations
 
+import importlib.metadata
 import shutil
 import subprocess
 import sys
+import tomllib
 import zipfile
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from registry.db.migrate import MigrationError, load_migrations
 
@@ -50,3 +54,43 @@ def test_a_built_wheel_carries_every_migration(tmp_path: Path) -> None:
         first = archive.read("registry/schema/0001_foundation.sql").decode("utf-8")
     assert shipped == {path.name for path in (ROOT / "schema").glob("*.sql")}
     assert first == (ROOT / "schema" / "0001_foundation.sql").read_text("utf-8")
+
+
+def _locked() -> dict[str, str]:
+    """constraints.txt: package name (canonical) -> the version CI installs."""
+    locked = {}
+    for line in (ROOT / "constraints.txt").read_text("utf-8").splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            name, _, version = line.partition("==")
+            assert version, f"constraints.txt: {line!r} is not name==version"
+            locked[canonicalize_name(name)] = version
+    return locked
+
+
+def test_every_declared_dependency_is_locked_within_its_range() -> None:
+    """What pyproject.toml declares (run time and tests) is in the lock, at a version its
+    range admits: the lock is what was tested, the ranges what is supported."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))["project"]
+    declared = [*project["dependencies"], *project["optional-dependencies"]["test"]]
+    locked = _locked()
+    for text in declared:
+        requirement = Requirement(text)
+        name = canonicalize_name(requirement.name)
+        assert name in locked, f"{requirement.name} is declared but not in constraints.txt"
+        assert locked[name] in requirement.specifier, (
+            f"constraints.txt has {requirement.name} {locked[name]}, outside {text!r}")
+
+
+def test_this_environment_is_the_locked_one() -> None:
+    """The suite runs on exactly the locked versions (.ci/run installs with -c
+    constraints.txt): a different one means the lock no longer says what was tested."""
+    differ = {}
+    for name, version in _locked().items():
+        try:
+            installed = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            installed = "missing"
+        if installed != version:
+            differ[name] = (version, installed)
+    assert not differ, f"locked vs installed: {differ}"
