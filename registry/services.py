@@ -44,6 +44,15 @@ class Services:
     # Rendered public feed pages by (ETag, base URL) (registry/api/public.py): the running
     # app's own, so two apps in one process (tests) never answer with each other's pages.
     feed_pages: OrderedDict[tuple[str, str], bytes] = field(default_factory=OrderedDict)
+    # Feed entry signatures by (key, SHA-256 of the entry) (registry/publish/feed.py).
+    feed_signatures: OrderedDict[tuple[str, bytes], str] = field(default_factory=OrderedDict)
+    # The background parts bootstrap starts and stops: the bureau API's (access recorder,
+    # rate limiter, profile cache: registry/bureau/runtime.py ``bureau_runtime``) and the
+    # expiry task (registry/credit/expiry.py). None while not running. Typed ``object``
+    # here: their modules import this one, and Litestar resolves these annotations at run
+    # time; the modules' accessors check the type.
+    bureau: object | None = None
+    expiry: object | None = None
 
     async def receipt(self, log_index: int) -> Receipt:
         """The proof of a write: its leaf index and a signed checkpoint that includes it."""

@@ -28,9 +28,6 @@ class BureauRuntime:
     profile_warmer: ProfileWarmer | None
 
 
-_RUNTIMES: dict[int, BureauRuntime] = {}
-
-
 def start_bureau(services: Services) -> BureauRuntime:
     runtime = BureauRuntime(
         recorder=AccessRecorder(services.pool),
@@ -46,21 +43,21 @@ def start_bureau(services: Services) -> BureauRuntime:
             services, services.settings.profile_warm_interval_ms / 1000
         )
         runtime.profile_warmer.start()
-    _RUNTIMES[id(services)] = runtime
+    services.bureau = runtime
     return runtime
 
 
 def bureau_runtime(services: Services) -> BureauRuntime:
-    runtime = _RUNTIMES.get(id(services))
-    if runtime is None:
+    runtime = services.bureau
+    if not isinstance(runtime, BureauRuntime):
         raise RuntimeError("the bureau API was not started with these services (see bootstrap)")
     return runtime
 
 
 async def stop_bureau(services: Services) -> None:
     """Stop the recorder after writing every buffered access record."""
-    runtime = _RUNTIMES.pop(id(services), None)
-    if runtime is not None:
+    runtime, services.bureau = services.bureau, None
+    if isinstance(runtime, BureauRuntime):
         if runtime.profile_warmer is not None:
             await runtime.profile_warmer.stop()
         await runtime.recorder.stop()

@@ -127,22 +127,14 @@ class ExpiryTask:
             await asyncio.sleep(self.interval)
 
 
-# The running task of each open Services (bootstrap starts and stops it).
-_TASKS: dict[int, ExpiryTask] = {}
-
-
 def start_expiry(services: Services, interval: float) -> ExpiryTask:
     task = ExpiryTask(services, interval)
     task.start()
-    _TASKS[id(services)] = task
+    services.expiry = task
     return task
 
 
-def running_task(services: Services) -> ExpiryTask | None:
-    return _TASKS.get(id(services))
-
-
 async def stop_expiry(services: Services) -> None:
-    task = _TASKS.pop(id(services), None)
-    if task is not None:
+    task, services.expiry = services.expiry, None
+    if isinstance(task, ExpiryTask):
         await task.stop()

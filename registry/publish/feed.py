@@ -104,22 +104,24 @@ async def validator(services: Services, day: date) -> Validator:
 
 
 # Ed25519 signatures are deterministic (RFC 8032), so a signature can be reused
-# for the same key and bytes; most feed entries are signed many times over.
-_SIGNATURES: OrderedDict[tuple[str, bytes], str] = OrderedDict()
+# for the same key and bytes; most feed entries are signed many times over. The cache is
+# the running app's (``Services.feed_signatures``), this many entries at most.
 _SIGNATURE_CACHE_SIZE: Final = 100_000
 
 
-def sign_entry(key: LogKey, entry: dict[str, Any]) -> str:
+def sign_entry(
+    key: LogKey, entry: dict[str, Any], cache: OrderedDict[tuple[str, bytes], str]
+) -> str:
     """Base64 Ed25519 signature over the canonical bytes of ``entry`` (no signature field)."""
     message = canonical_json(entry)
     cache_key = (key.verifier, hashlib.sha256(message).digest())
-    cached = _SIGNATURES.get(cache_key)
+    cached = cache.get(cache_key)
     if cached is not None:
         return cached
     signature = _sign(key, message)
-    _SIGNATURES[cache_key] = signature
-    if len(_SIGNATURES) > _SIGNATURE_CACHE_SIZE:
-        _SIGNATURES.popitem(last=False)
+    cache[cache_key] = signature
+    if len(cache) > _SIGNATURE_CACHE_SIZE:
+        cache.popitem(last=False)
     return signature
 
 
@@ -178,7 +180,7 @@ async def feed_page(services: Services, day: date, before: int | None, limit: in
         else:
             entry = {"seq": row["log_index"], "event": "withdrawal",
                      **withdrawal_entry(row, object_type, subjects.policy)}
-        entry["signature"] = sign_entry(key, entry)
+        entry["signature"] = sign_entry(key, entry, services.feed_signatures)
         entries.append(entry)
     next_before = merged[-1][1]["log_index"] if len(merged) == limit else None
     return FeedPage(entries, next_before)
