@@ -563,6 +563,28 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 1 if tally.refused else 0
 
 
+def cmd_db_stop(_: argparse.Namespace) -> int:
+    """Stop the embedded database (``registry serve`` stops it on exit already; this is for
+    one left running, e.g. after a SIGKILL). Exit 0 stopped or not running, 1 in use."""
+    from registry.db.embedded import InUse, stop_embedded
+
+    settings = _settings()
+    if settings.database_url:
+        print("registry: DATABASE_URL names the database: it is not the embedded one, "
+              "nothing to stop", file=sys.stderr)
+        return 1
+    try:
+        stopped = stop_embedded(settings.home)
+    except InUse as busy:
+        print(f"registry: the embedded PostgreSQL under {settings.home} is {busy}: stop that "
+              "first (its exit stops the database)", file=sys.stderr)
+        return 1
+    where = settings.home / "pgdata"
+    print(f"stopped the embedded PostgreSQL in {where}" if stopped
+          else f"the embedded PostgreSQL in {where} is not running")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="registry",
@@ -655,6 +677,13 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--batch-size", type=int, default=200, metavar="N",
                      help="rows per transaction (default 200)")
     imp.set_defaults(func=cmd_import)
+
+    db = sub.add_parser("db", help="the embedded PostgreSQL under $REGISTRY_HOME")
+    dsub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    dstop = dsub.add_parser(
+        "stop", help="stop the embedded PostgreSQL, unless a running process still uses it"
+    )
+    dstop.set_defaults(func=cmd_db_stop)
 
     log = sub.add_parser("log", help="verify the audit log")
     lsub = log.add_subparsers(dest="log_command", required=True, metavar="ACTION")

