@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal, TypeVar
+from urllib.parse import urlsplit
 
 import asyncpg
 
@@ -137,6 +138,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         _run(_with_db(settings, _nothing, pii_key="need"))
     app = create_app(settings, database_url=url)
     _stop_cleanly_on_sigterm()
+    _announce(args.host, args.port, settings)
     uvicorn.run(
         app,
         host=args.host,
@@ -154,6 +156,24 @@ def cmd_serve(args: argparse.Namespace) -> int:
         loop=SERVER_LOOP,
     )
     return 0
+
+
+def _announce(host: str, port: int, settings: Settings) -> None:
+    """One line at start: where the service listens, where its documentation and public
+    page are, and which database it uses (never a password)."""
+    import structlog
+
+    shown = f"[{host}]" if ":" in host else host
+    base = f"http://{shown}:{port}"
+    if settings.database_url:
+        parts = urlsplit(settings.database_url)
+        database = f"{parts.hostname or 'local socket'}:{parts.port or 5432}{parts.path}"
+    else:
+        database = f"embedded PostgreSQL in {settings.home / 'pgdata'}"
+    structlog.get_logger("registry.serve").info(
+        "serving", url=f"{base}/", api_docs=f"{base}/schema", public_page=f"{base}/public/",
+        health=f"{base}/readyz", database=database,
+    )
 
 
 async def _dev_regulator_token(settings: Settings, pool: asyncpg.Pool) -> int:
