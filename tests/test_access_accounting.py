@@ -156,6 +156,7 @@ async def test_regulator_reads_of_clear_numbers_are_recorded(
         "SELECT id, name, to_jsonb(t) ->> 'authority_code' AS authority"
         " FROM api_tokens t WHERE role = 'regulator'"
     )
+    assert token is not None
     items = await _accesses(client, regulator, person)
     assert [(i["channel"], i["purpose"], i["found"]) for i in items] == [
         ("regulator_read", "supervision", True),

@@ -111,6 +111,7 @@ async def test_the_log_names_the_token_by_id_and_authority(client: Client, db: a
     token_id = await db.fetchval("SELECT id FROM api_tokens WHERE name = '窗口一號'")
     sid = await subject(client, bearer(token))
     row = await db.fetchrow("SELECT created_by, log_index FROM subjects WHERE id = $1", uuid.UUID(sid))
+    assert row is not None
     assert row["created_by"] == f"regulator:{token_id}@{MINE}"
     leaf = decode_leaf(bytes(await db.fetchval("SELECT leaf FROM tlog_leaves WHERE idx = $1",
                                                 row["log_index"])))
@@ -292,6 +293,7 @@ async def test_a_correction_that_downgrades_the_basis_ends_the_listing(
     assert corrected.status_code == 200, corrected.text
     row = await db.fetchrow("SELECT state, removal_reason FROM blacklist_entries WHERE id = $1",
                             uuid.UUID(entry["id"]))
+    assert row is not None
     assert (row["state"], row["removal_reason"]) == ("removed", "decision_corrected")
     # The removal is its own leaf, committed with the correction.
     leaves = await db.fetch("SELECT leaf FROM tlog_leaves ORDER BY idx DESC LIMIT 2")
@@ -311,6 +313,7 @@ async def test_a_correction_that_downgrades_the_basis_withdraws_a_proposal(
         "version": 2, "note": "x", "grade": "minor"})).status_code == 200
     row = await db.fetchrow("SELECT state, withdrawal_reason FROM blacklist_entries WHERE id = $1",
                             uuid.UUID(entry["id"]))
+    assert row is not None
     assert (row["state"], row["withdrawal_reason"]) == ("withdrawn", "decision_corrected")
 
 
@@ -487,6 +490,7 @@ async def test_an_upheld_objection_that_revokes_the_basis_removes_the_listing(
     assert decided.status_code == 200, decided.text
     row = await db.fetchrow("SELECT state, removal_reason FROM blacklist_entries WHERE id = $1",
                             uuid.UUID(entry["id"]))
+    assert row is not None
     assert (row["state"], row["removal_reason"]) == ("removed", "decision_revoked")
 
 

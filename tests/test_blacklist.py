@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 
@@ -15,14 +16,14 @@ def day(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(hour=2, tzinfo=UTC)
 
 
-async def proposed(client: Client, regulator: dict[str, str], kind: str = "vc_firm") -> dict[str, object]:
+async def proposed(client: Client, regulator: dict[str, str], kind: str = "vc_firm") -> dict[str, Any]:
     sid = await subject(client, regulator, kind=kind)
     serious = await record(client, regulator, penalty(sid, grade="serious"))
     response = await client.post("/v1/blacklist", headers=regulator, json={
         "subject_id": sid, "criterion": "拒不履行行政處罰決定", "legal_basis": "國辦發〔2020〕49號",
         "record_ids": [serious["id"]]})
     assert response.status_code == 201, response.text
-    body: dict[str, object] = response.json()
+    body: dict[str, Any] = response.json()
     return body
 
 
@@ -142,7 +143,7 @@ async def test_revoking_the_decision_ends_its_listings(client: Client, regulator
     and withdraws a mere proposal, in the same transaction as the revocation."""
     entry = await proposed(client, regulator)
     eid = entry["id"]
-    record_id = entry["record_ids"][0]  # type: ignore[index]
+    record_id = entry["record_ids"][0]
     await client.post(f"/v1/blacklist/{eid}/notify", headers=regulator,
                       json={"channel": "registered_mail", "on": "2026-03-02"})
     clock.set(day("2026-03-13"))

@@ -14,6 +14,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from registry.clock import ManualClock
+from registry.db.types import Conn
 from registry.settings import Settings
 from tests.bureau_helpers import (
     PURPOSE,
@@ -150,7 +151,7 @@ async def test_a_write_in_flight_at_shutdown_is_not_written_twice(db: asyncpg.Po
     await db.execute("CREATE TABLE batch_probe (n int)")
     committed = asyncio.Event()
 
-    async def write(conn: asyncpg.Connection, rows: list[tuple[int]]) -> None:
+    async def write(conn: Conn, rows: list[tuple[Any, ...]]) -> None:
         await conn.executemany("INSERT INTO batch_probe VALUES ($1)", rows)
         committed.set()
         await asyncio.sleep(0.3)
@@ -288,7 +289,7 @@ async def test_waiters_are_written_together_without_waiting_for_the_tick(
     writes: list[list[int]] = []
     release = asyncio.Event()
 
-    async def write(conn: asyncpg.Connection, rows: list[tuple[int]]) -> None:
+    async def write(conn: Conn, rows: list[tuple[Any, ...]]) -> None:
         writes.append([r[0] for r in rows])
         await release.wait()
         await conn.executemany("INSERT INTO batch_probe VALUES ($1)", rows)

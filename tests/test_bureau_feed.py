@@ -217,7 +217,7 @@ async def test_malformed_cursor_is_422_naming_since(
         "/v1/bureau/changes", headers=bureau, params={"since": encode_cursor(0), "purpose": PURPOSE}
     )
     assert ok.status_code == 200
-    zero = {"limit": 0, "purpose": PURPOSE}
+    zero: dict[str, int | str] = {"limit": 0, "purpose": PURPOSE}
     assert (await client.get("/v1/bureau/changes", headers=bureau, params=zero)).status_code == 400
 
 

@@ -374,6 +374,7 @@ async def test_coming_of_age_is_announced_once_and_only_when_needed(
     assert await actions(db, start) == ["subject.update", "subject.came_of_age"]
     row = await db.fetchrow("SELECT version, updated_by FROM subjects WHERE id = $1",
                             uuid.UUID(turning))
+    assert row is not None
     assert (row["version"], row["updated_by"]) == (2, "system:expiry")
     await assert_log_consistent(db)
 

@@ -17,6 +17,7 @@ from typing import Any
 import asyncpg
 import pytest
 
+import registry.db.audit as audit
 import registry.db.writes as writes
 import registry.tlog.integrator as integrator
 from registry.bootstrap import close_services, open_services
@@ -90,6 +91,7 @@ async def counts(db: asyncpg.Pool) -> tuple[int, int, int, int]:
         " (SELECT count(*) FROM api_tokens) AS tokens,"
         " (SELECT next_index FROM tlog_sequence) AS next"
     )
+    assert row is not None
     return row["leaves"], row["objects"], row["tokens"], row["next"]
 
 
@@ -110,7 +112,9 @@ async def test_concurrent_appends_from_many_connections(
                 await integrator.integrate_once(conn, key, settings.log_origin, max_batch=7)
             await asyncio.sleep(0.005)
 
-    *indexes, _ = await asyncio.gather(*(one(i) for i in range(60)), integrate_while_writing())
+    *results, _ = await asyncio.gather(*(one(i) for i in range(60)), integrate_while_writing())
+    # gather types every result as int | None (the integrator's None is the discarded last one).
+    indexes = [i for i in results if i is not None]
     assert sorted(indexes) == list(range(60))
     await integrate_all(db, key, settings.log_origin)
     report = await assert_log_consistent(db, integrated=True, min_size=60)
@@ -144,12 +148,13 @@ Writer = Callable[[Conn, int, datetime], Awaitable[asyncpg.Record]]
 
 def token_writer(name: str, *, then: Callable[[Conn], Awaitable[None]] | None = None) -> Writer:
     async def write(conn: Conn, index: int, now: datetime) -> asyncpg.Record:
-        row: asyncpg.Record = await conn.fetchrow(
+        row = await conn.fetchrow(
             "INSERT INTO api_tokens (id, name, role, token_hash, prefix, created_at, created_by,"
             " log_index) VALUES (gen_random_uuid(), $1, 'bureau', $2, 'vcr_bureau_', $3,"
             " 'admin:test', $4) RETURNING *",
             name, hash_token(name), now, index,
         )
+        assert row is not None  # INSERT ... RETURNING always yields the row
         if then is not None:
             await then(conn)
         return row
@@ -189,7 +194,7 @@ async def test_crash_during_an_append_leaves_nothing(
     elif step == "connection lost after the row":
         write = token_writer("crash", then=lose_connection)
     else:
-        real = writes.record
+        real = audit.record  # the function registry.db.writes imported as its ``record``
 
         async def record_then_crash(*args: Any, **kwargs: Any) -> Any:
             await real(*args, **kwargs)

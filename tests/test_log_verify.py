@@ -184,7 +184,9 @@ async def test_row_reverted_to_its_older_audited_version_is_caught(
 ) -> None:
     """A row put back to an older audited version matches that version but is not the latest."""
     firm = await create_firm(client, regulator, 50)
-    first = dict(await db.fetchrow("SELECT * FROM subjects WHERE id = $1", firm["id"]))
+    stored = await db.fetchrow("SELECT * FROM subjects WHERE id = $1", firm["id"])
+    assert stored is not None
+    first = dict(stored)
     changed = await client.patch(
         f"/v1/subjects/{firm['id']}", json={"name": "新名", "version": 1}, headers=regulator
     )
@@ -207,6 +209,7 @@ async def test_head_signed_by_an_unknown_key_is_caught(
     """An attacker re-signing a forged head with their own key does not get past verify."""
     forger = parse_signer_key(generate_signer_key(settings.log_origin)[0])
     head = await db.fetchrow("SELECT size, root FROM tlog_head")
+    assert head is not None
     forged_key = LogKey(forger, forger.public_key, forger.verifier_key())
     note = sign_checkpoint(forged_key, settings.log_origin, head["size"], head["root"])
     await db.execute("UPDATE tlog_head SET checkpoint = $1", note)
@@ -493,7 +496,11 @@ def test_batch_tree_gives_every_node_and_root_of_the_reference() -> None:
         for size in sizes:
             batch = hashes[done:done + size]
             levels = tree.grow(batch)
-            want = new_complete_nodes(done, batch, lambda lv, ix, known=nodes: known[lv, ix])
+
+            def known_node(lv: int, ix: int, known: dict[tuple[int, int], bytes] = nodes) -> bytes:
+                return known[lv, ix]
+
+            want = new_complete_nodes(done, batch, known_node)
             got = [(lv, start + i, h) for lv, start, row in levels for i, h in enumerate(row)]
             assert sorted(got) == sorted(want), (sizes, done)
             nodes.update({(lv, ix): h for lv, ix, h in want})

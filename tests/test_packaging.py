@@ -58,7 +58,7 @@ def test_a_built_wheel_carries_every_migration(tmp_path: Path) -> None:
 
 def _locked() -> dict[str, str]:
     """constraints.txt: package name (canonical) -> the version CI installs."""
-    locked = {}
+    locked: dict[str, str] = {}
     for line in (ROOT / "constraints.txt").read_text("utf-8").splitlines():
         line = line.split("#", 1)[0].strip()
         if line:

@@ -261,6 +261,7 @@ async def test_a_fill_computed_before_a_write_is_refused(
     today = dt.date(2026, 3, 2)
     async with db.acquire() as conn:
         read = await conn.fetchrow(profile_sql.PROFILES["code"], today, credit_code(5))
+        assert read is not None
     assert read["cache_hit"] is False
     await record(client, regulator, penalty(org, "寧罰〔2026〕7號"))
     stale = (
@@ -275,11 +276,13 @@ async def test_a_fill_computed_before_a_write_is_refused(
     async with db.acquire() as conn:
         await _fill(conn, [stale])
     row = await db.fetchrow("SELECT * FROM bureau_profile_cache WHERE subject_id = $1", read["id"])
+    assert row is not None
     assert row["records"] is None
     assert row["generation"] > (read["lists_generation"])
     # A fill from a snapshot after the write is accepted.
     async with db.acquire() as conn:
         fresh = await conn.fetchrow(profile_sql.PROFILES["code"], today, credit_code(5))
+        assert fresh is not None
         await _fill(
             conn,
             [
@@ -295,6 +298,7 @@ async def test_a_fill_computed_before_a_write_is_refused(
             ],
         )
     row = await db.fetchrow("SELECT * FROM bureau_profile_cache WHERE subject_id = $1", read["id"])
+    assert row is not None
     assert row["records"] == fresh["records_json"]
     assert "寧罰〔2026〕7號" in row["records"].decode()
 
@@ -317,12 +321,14 @@ async def test_direct_sql_and_truncate_invalidate_too(
         "UPDATE credit_records SET facts = 'changed by hand' WHERE id = $1", uuid.UUID(rec["id"])
     )
     row = await db.fetchrow("SELECT * FROM bureau_profile_cache WHERE subject_id = $1", before[0])
+    assert row is not None
     assert row["records"] is None and row["generation"] == before["generation"] + 1
     await _heard_since(epoch)  # this connection is not the service's: it is "elsewhere"
     assert (await _profile(client, bureau, 6))["records"][0]["facts"] == "changed by hand"
     await _cached(db, org)
     await db.execute("TRUNCATE blacklist_entries")
     row = await db.fetchrow("SELECT * FROM bureau_profile_cache WHERE subject_id = $1", before[0])
+    assert row is not None
     assert row["records"] is None
 
 

@@ -31,8 +31,8 @@ from tests.bureau_helpers import (
 )
 from tests.conftest import PgServer
 from tests.credit_helpers import Client, penalty, record
+from tests.fault_helpers import wait_until
 from tests.test_expiry import one_pass_services
-from tests.test_faults import wait_until
 
 _LIST_COLUMNS = ("affiliations", "records", "listings")
 
@@ -99,6 +99,7 @@ async def test_a_pass_stores_exactly_what_a_lookup_would_build(
     assert await warmer.warm_once() == 0
     async with db.acquire() as conn:
         again = await conn.fetchrow(profile_sql.PROFILES["code"], on, credit_code(1))
+        assert again is not None
     assert again["cache_hit"] is True
 
 
@@ -225,6 +226,7 @@ async def test_the_service_builds_profiles_after_writes_by_itself(
         # A lookup now reads the stored lists, and shows both records.
         async with db.acquire() as conn:
             read = await conn.fetchrow(profile_sql.PROFILES["code"], today(clock), credit_code(20))
+            assert read is not None
         assert read["cache_hit"] is True
         shown = await client.get(f"/v1/bureau/profiles/{credit_code(20)}", headers=bureau)
         assert shown.status_code == 200, shown.text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 
@@ -76,7 +77,7 @@ async def test_filing_and_commendation_carry_no_grade(client: Client, regulator:
 
 async def test_bad_input_names_the_field(client: Client, regulator: dict[str, str]) -> None:
     sid = await subject(client, regulator)
-    cases = {
+    cases: dict[str, dict[str, Any]] = {
         "authority_code": {"authority_code": "91630100MA752LKX1A"},
         "fine_amount": {"fine_amount": "1.0000001"},
         "decision_date": {"decision_date": "2026-03-03"},
@@ -196,7 +197,7 @@ async def test_listing_filters_and_keyset_cursor(client: Client, regulator: dict
     seen: list[str] = []
     cursor = None
     while True:
-        params = {"subject_id": sid, "limit": 3, **({"cursor": cursor} if cursor else {})}
+        params: dict[str, str | int] = {"subject_id": sid, "limit": 3, **({"cursor": cursor} if cursor else {})}
         page = (await client.get("/v1/records", params=params, headers=regulator)).json()
         seen += [item["decision_number"] for item in page["items"]]
         cursor = page["next_cursor"]

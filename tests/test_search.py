@@ -423,7 +423,7 @@ _PLACES = ["西宁", "西寧", "青海", "海东", "格尔木", "城东", "大�
 _WORDS = list("鼎盛华汇金源祥瑞德信泰恒达丰昆仑江河高原宏远聚嘉禾新元启明润通和众博智")
 
 
-async def _many_subjects(conn: asyncpg.Connection, count: int) -> None:
+async def _many_subjects(conn: Conn, count: int) -> None:
     now = datetime(2026, 3, 1, tzinfo=UTC)
     rows = []
     for i in range(count):
@@ -437,7 +437,7 @@ async def _many_subjects(conn: asyncpg.Connection, count: int) -> None:
     await conn.execute("VACUUM ANALYZE subjects")
 
 
-async def _plan(conn: asyncpg.Connection, q: str) -> str:
+async def _plan(conn: Conn, q: str) -> str:
     from registry.search import subject_condition
 
     condition, params = subject_condition("subjects", 2, q)
@@ -542,8 +542,9 @@ async def test_0017_takes_the_numbers_out_of_subjects_and_folds_each_record(
         async with pool.acquire() as conn:
             await migrate(conn, load_migrations()[:16])
         key = await ensure_log(pool, settings)
-        firms = [("西寧辛創投有限公司", code(81), ["寧發改罰〔2025〕7號", "寧發改罰〔2026〕8號"]),
-                 ("海東壬資本有限公司", code(82), []), ("玉樹癸資本有限公司", code(83), [None])]
+        firms: list[tuple[str, str, list[str | None]]] = [
+            ("西寧辛創投有限公司", code(81), ["寧發改罰〔2025〕7號", "寧發改罰〔2026〕8號"]),
+            ("海東壬資本有限公司", code(82), []), ("玉樹癸資本有限公司", code(83), [None])]
         ids = []
         for firm_name, firm_code, numbers in firms:
             ids.append(await _subject_as_0016_wrote_it(pool, firm_name, firm_code, numbers))
@@ -554,9 +555,9 @@ async def test_0017_takes_the_numbers_out_of_subjects_and_folds_each_record(
             assert {r["id"]: r["search_text"] for r in texts} == {
                 subject_id: subject_search_text(firm_name, firm_code)
                 for subject_id, (firm_name, firm_code, _) in zip(ids, firms, strict=True)}
-            numbers = await conn.fetch(
+            record_rows = await conn.fetch(
                 "SELECT decision_number, search_number FROM credit_records")
-            assert sorted((r["decision_number"] or "", r["search_number"]) for r in numbers) == [
+            assert sorted((r["decision_number"] or "", r["search_number"]) for r in record_rows) == [
                 ("", ""),
                 ("寧發改罰〔2025〕7號", record_search_number("寧發改罰〔2025〕7號")),
                 ("寧發改罰〔2026〕8號", record_search_number("寧發改罰〔2026〕8號"))]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import asyncpg
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
@@ -25,10 +28,10 @@ PERSON = {"kind": "practitioner", "name": "李四", "document_type": "resident_i
 Client = AsyncTestClient[Litestar]
 
 
-async def create(client: Client, headers: dict[str, str], body: dict[str, object]) -> dict[str, object]:
+async def create(client: Client, headers: dict[str, str], body: Mapping[str, object]) -> dict[str, Any]:
     response = await client.post("/v1/subjects", json=body, headers=headers)
     assert response.status_code == 201, response.text
-    result: dict[str, object] = response.json()
+    result: dict[str, Any] = response.json()
     return result
 
 

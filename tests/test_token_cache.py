@@ -323,6 +323,7 @@ async def test_an_answer_read_before_a_revocation_is_not_kept(
     it must not be cached, or the revoked token would keep working afterwards.
     """
     armed = True
+    cache: TokenCache  # bound below; declared here so racing_lookup's use is not the fixture
 
     async def racing_lookup(pool: asyncpg.Pool, token: str) -> Principal | None:
         nonlocal armed

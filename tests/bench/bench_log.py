@@ -83,7 +83,11 @@ async def fill(conn: asyncpg.Connection, key: LogKey, origin: str, n: int) -> by
             leaves.append((i, leaf, now))
             objects.append((i, "token", str(row["id"]), body, salt))
             hashes.append(leaf_hash(leaf))
-        created = new_complete_nodes(size, hashes, lambda lv, ix, f=frontier: f[(lv, ix)])
+
+        def frontier_node(lv: int, ix: int, f: dict[tuple[int, int], bytes] = frontier) -> bytes:
+            return f[(lv, ix)]
+
+        created = new_complete_nodes(size, hashes, frontier_node)
         known = {**frontier, **{(lv, ix): h for lv, ix, h in created}}
         checkpoints = []
         for cut in range(size, end, MAX_BATCH):

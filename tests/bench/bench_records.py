@@ -41,6 +41,7 @@ import uvicorn
 from registry.api.app import create_app
 from registry.authorities import add_authority
 from registry.clock import SystemClock
+from registry.db.types import Conn
 from registry.identifiers import uscc_check_character
 from registry.settings import Settings
 from registry.tokens import issue_token
@@ -85,7 +86,7 @@ async def run_concurrently(n: int, one: object) -> tuple[float, list[float]]:
     return time.perf_counter() - t0, latencies
 
 
-async def fill(conn: asyncpg.Connection, rows: int, subjects: list[uuid.UUID]) -> None:
+async def fill(conn: Conn, rows: int, subjects: list[uuid.UUID]) -> None:
     """COPY ``rows`` credit records (not audited: listing speed only)."""
     columns = ["id", "subject_id", "record_kind", "grade", "decision_number", "facts",
                "penalty_types", "decision_date", "authority_name", "authority_code",
@@ -205,7 +206,7 @@ async def main(writes: int, rows: int) -> None:
                 fill_s = time.perf_counter() - t0
                 total = await conn.fetchval("SELECT count(*) FROM credit_records")
             print(f"listing over {total} records (COPY of {rows} took {fill_s:.1f} s)")
-            queries = {
+            queries: dict[str, dict[str, str]] = {
                 "no filter": {},
                 "subject": {"subject_id": str(subjects[3])},
                 "authority+status": {"authority_code": code(105), "status": "published"},
@@ -216,9 +217,10 @@ async def main(writes: int, rows: int) -> None:
                 lat: list[float] = []
                 cursor = None
                 for _ in range(100):
-                    query = {**params, "limit": 50, **({"cursor": cursor} if cursor else {})}
+                    page: dict[str, str | int] = {
+                        **params, "limit": 50, **({"cursor": cursor} if cursor else {})}
                     t0 = time.perf_counter()
-                    r = await client.get("/v1/records", params=query)
+                    r = await client.get("/v1/records", params=page)
                     lat.append(time.perf_counter() - t0)
                     assert r.status_code == 200, r.text
                     cursor = r.json()["next_cursor"]
