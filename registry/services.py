@@ -12,6 +12,7 @@ from registry.clock import Clock
 from registry.db.shapes import TableShapes
 from registry.domain.policy import Policy
 from registry.domain.working_days import WorkingCalendar
+from registry.metrics import Metrics
 from registry.pii import PiiCipher
 from registry.settings import Settings
 from registry.tlog.integrator import Integrator
@@ -53,6 +54,8 @@ class Services:
     # time; the modules' accessors check the type.
     bureau: object | None = None
     expiry: object | None = None
+    # This app's Prometheus metrics (registry/metrics.py), served at /metrics.
+    metrics: Metrics = field(default_factory=Metrics)
 
     async def receipt(self, log_index: int) -> Receipt:
         """The proof of a write: its leaf index and a signed checkpoint that includes it."""

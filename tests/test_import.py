@@ -75,6 +75,19 @@ def person_row(number: str, document: Any, **overrides: Any) -> dict[str, Any]:
     return template_row(number, **{**person, **overrides})
 
 
+async def import_in_process(
+    settings: Settings, database_url: str, clock: ManualClock, rows: list[dict[str, Any]],
+    tmp_path: Path, options: Options | None = None,
+) -> Tally:
+    """``rows`` as a template CSV imported by ``run_import`` in this process (AUTHORITY)."""
+    file = open_file(write_csv(tmp_path / "f.csv", rows), "csv")
+    services = await open_services(settings, clock=clock, url=database_url)
+    try:
+        return await run_import(services, Importer(AUTHORITY), file, options or Options())
+    finally:
+        await close_services(services)
+
+
 def write_csv(path: Path, rows: Iterable[dict[str, Any]], *, bom: bool = True,
               grade: bool = True, header: list[str] | None = None) -> Path:
     with path.open("w", encoding="utf-8-sig" if bom else "utf-8", newline="") as handle:
@@ -591,12 +604,7 @@ async def test_a_number_recorded_between_check_and_write_is_refused_in_the_batch
 
     monkeypatch.setattr(lookups, "recorded_numbers", nothing_recorded)
     rows = [template_row(f"RACE-{i}") for i in range(1, 4)]
-    file = open_file(write_csv(tmp_path / "f.csv", rows), "csv")
-    services = await open_services(settings, clock=clock, url=database_url)
-    try:
-        tally = await run_import(services, Importer(AUTHORITY), file, Options())
-    finally:
-        await close_services(services)
+    tally = await import_in_process(settings, database_url, clock, rows, tmp_path)
     assert (tally.imported, tally.refused) == (2, 1)
     (problem,) = tally.problems
     assert problem.row == 3 and "already exists" in problem.en
@@ -620,12 +628,7 @@ async def test_a_number_twice_in_one_batch_is_written_once(
     monkeypatch.setattr(runner_module._Run, "_write_one_by_one", not_row_by_row)
     await subject(client, regulator)
     rows = [template_row("TWICE-1"), template_row("TWICE-2"), template_row("TWICE-1")]
-    file = open_file(write_csv(tmp_path / "f.csv", rows), "csv")
-    services = await open_services(settings, clock=clock, url=database_url)
-    try:
-        tally = await run_import(services, Importer(AUTHORITY), file, Options())
-    finally:
-        await close_services(services)
+    tally = await import_in_process(settings, database_url, clock, rows, tmp_path)
     assert (tally.imported, tally.refused) == (2, 1)
     (problem,) = tally.problems
     assert problem.row == 4 and "the same as row 2" in problem.en
@@ -643,13 +646,9 @@ async def test_statistics_are_brought_up_to_date_as_the_table_grows(
     monkeypatch.setattr(runner_module, "ANALYZE_EVERY", 2)
     await subject(client, regulator)
     assert await db.fetchval("SELECT reltuples FROM pg_class WHERE relname = 'credit_records'") < 1
-    file = open_file(write_csv(tmp_path / "f.csv", [template_row(f"ST-{i}") for i in range(5)]),
-                     "csv")
-    services = await open_services(settings, clock=clock, url=database_url)
-    try:
-        tally = await run_import(services, Importer(AUTHORITY), file, Options(batch_size=2))
-    finally:
-        await close_services(services)
+    tally = await import_in_process(settings, database_url, clock,
+                                    [template_row(f"ST-{i}") for i in range(5)], tmp_path,
+                                    Options(batch_size=2))
     assert tally.imported == 5
     assert await db.fetchval(
         "SELECT reltuples FROM pg_class WHERE relname = 'credit_records'") == 4

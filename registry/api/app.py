@@ -53,6 +53,7 @@ def route_handlers() -> Sequence[ControllerRouterHandler]:
     from registry.api.bureau import AccessRecordController, BureauController
     from registry.api.imports import ImportController
     from registry.api.log import LOG_HANDLERS
+    from registry.api.metrics import metrics
     from registry.api.objections import ObjectionController, RepairController
     from registry.api.public import PUBLIC_HANDLERS
     from registry.api.records import CreditHistoryController, RecordController
@@ -62,6 +63,7 @@ def route_handlers() -> Sequence[ControllerRouterHandler]:
         docs_assets(),
         healthz,
         readyz,
+        metrics,
         SubjectController,
         AffiliationController,
         RecordController,

@@ -103,13 +103,14 @@ def edge(app: ASGIApp) -> ASGIApp:
         try:
             await app(scope, receive, send_at_edge)
         finally:
-            log_request(
-                method,
-                scope["path"],
-                status["code"],
-                round((time.perf_counter() - started) * 1000, 2),
-                request_id,
-            )
+            seconds = time.perf_counter() - started
+            log_request(method, scope["path"], status["code"], round(seconds * 1000, 2),
+                        request_id)
+            services = getattr(scope["app"].state, "services", None)
+            if services is not None:
+                # By route template (set by the router): one series per route, not per id.
+                services.metrics.observe_request(
+                    method, scope.get("path_template"), status["code"], seconds)
             REQUEST_ID.reset(serving)
 
     return middleware

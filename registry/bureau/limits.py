@@ -29,6 +29,7 @@ class RateLimiter:
         self.per_minute = per_minute
         self._now = now
         self._buckets: dict[uuid.UUID, tuple[float, float]] = {}
+        self.refused = 0  # requests answered 429 (a metric)
 
     def check(self, token_id: uuid.UUID) -> None:
         """Take one request from the token's bucket, or raise RateLimited (nothing taken)."""
@@ -41,6 +42,7 @@ class RateLimiter:
         if tokens < 1.0:
             self._buckets[token_id] = (tokens, now)
             wait = max(1, math.ceil((1.0 - tokens) / rate))
+            self.refused += 1
             raise RateLimited(
                 f"this token may make {self.per_minute} requests per minute; retry in {wait} s",
                 retry_after=wait,

@@ -83,6 +83,10 @@ class BatchWriter:
         self._lock = asyncio.Lock()
         self.written = 0
 
+    def queued(self) -> int:
+        """Rows waiting to be written (a metric)."""
+        return len(self._buffer) + self._group_rows
+
     def add(self, row: Row) -> None:
         self._buffer.append(row)
         if len(self._buffer) > self._max_buffer:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable
 
 import asyncpg
@@ -195,6 +196,11 @@ class Integrator:
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.head: Head | None = None
+        # What this process integrated (metrics): batches that grew the log, their leaves,
+        # and the seconds spent in them.
+        self.batches = 0
+        self.leaves = 0
+        self.seconds = 0.0
 
     @property
     def key(self) -> LogKey:
@@ -251,11 +257,17 @@ class Integrator:
     async def _integrate_and_resolve(self) -> None:
         async with self._pool.acquire() as conn:
             while True:
+                started = time.perf_counter()
+                before = self.head.size if self.head else 0
                 try:
                     head = await integrate_once(conn, self._key, self._origin)
                 except KeyChanged as changed:
                     self._reload_key(changed.current)
                     continue
+                if head.size > before:
+                    self.batches += 1
+                    self.leaves += head.size - before
+                    self.seconds += time.perf_counter() - started
                 self.head = head
                 still_waiting = []
                 for index, future in self._waiters:

@@ -1,0 +1,133 @@
+"""Prometheus metrics of one running registry, served at ``/metrics`` to an admin token.
+
+Two kinds:
+- counted as they happen, on the request path: HTTP requests by route template, method
+  and status, and their latency (``observe_request``, from the edge middleware);
+- read when scraped, from the running parts themselves, so they cost nothing between
+  scrapes: the log (size, leaves committed but not yet in a checkpoint, checkpoint age:
+  one read of PostgreSQL per scrape), the integrator, the pool, the token cache, the
+  bureau runtime (access-record queue, rate-limit refusals, profile memo, warmer) and the
+  expiry task.
+
+Each app has its own ``CollectorRegistry`` (``Services.metrics``), never the client's
+process-wide default: two apps in one process count apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from registry.services import Services
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+# A path no route matched (404s): one label value, not one per path tried.
+UNMATCHED = "(unmatched)"
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class Metrics:
+    """The metrics of one app: its registry, the request counters, the scrape-time reads."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "registry_http_requests", "HTTP requests answered, by route template",
+            ("method", "route", "status"), registry=self.registry,
+        )
+        self.latency = Histogram(
+            "registry_http_request_duration_seconds",
+            "Time from the request's arrival to the end of its answer",
+            ("method", "route"), buckets=_LATENCY_BUCKETS, registry=self.registry,
+        )
+        self._live = _Live()
+        self.registry.register(self._live)
+
+    def observe_request(self, method: str, route: str | None, status: int, seconds: float) -> None:
+        shown = route or UNMATCHED
+        self.requests.labels(method, shown, str(status)).inc()
+        self.latency.labels(method, shown).observe(seconds)
+
+    async def scrape(self, services: Services) -> bytes:
+        """The text exposition, with the log's figures read now."""
+        row = await services.pool.fetchrow(
+            "SELECT h.size, extract(epoch FROM now() - h.updated_at) AS age,"
+            " (SELECT next_index FROM tlog_sequence) AS committed FROM tlog_head h"
+        )
+        self._live.services = services
+        self._live.log = None if row is None else (
+            int(row["size"]), float(row["age"]), int(row["committed"]))
+        return generate_latest(self.registry)
+
+
+class _Live(Collector):
+    """Figures read from the running parts at scrape time."""
+
+    def __init__(self) -> None:
+        self.services: Services | None = None
+        self.log: tuple[int, float, int] | None = None  # size, checkpoint age, committed
+
+    def collect(self) -> Iterator[Metric]:
+        services = self.services
+        if services is None:
+            return
+        if self.log is not None:
+            size, age, committed = self.log
+            yield _gauge("registry_log_size", "Leaves in the latest signed checkpoint", size)
+            yield _gauge("registry_log_unintegrated_leaves",
+                         "Leaves committed but not yet in a signed checkpoint", committed - size)
+            yield _gauge("registry_log_checkpoint_age_seconds",
+                         "Seconds since the tree head last moved", age)
+        integrator = services.integrator
+        yield _counter("registry_integrator_batches",
+                       "Integrations by this process that grew the log", integrator.batches)
+        yield _counter("registry_integrator_leaves",
+                       "Leaves those integrations added", integrator.leaves)
+        yield _counter("registry_integrator_seconds",
+                       "Time those integrations took", integrator.seconds)
+        pool = services.pool
+        yield _gauge("registry_pool_connections", "Connections the pool holds", pool.get_size())
+        yield _gauge("registry_pool_in_use", "Connections lent out",
+                     pool.get_size() - pool.get_idle_size())
+        yield _gauge("registry_pool_max", "The pool's largest size", pool.get_max_size())
+        tokens = services.tokens
+        yield _counter("registry_token_cache_hits", "Tokens answered from memory", tokens.hits)
+        yield _counter("registry_token_cache_misses", "Tokens read from PostgreSQL", tokens.misses)
+        yield from _bureau(services)
+        expiry = services.expiry
+        passes = getattr(expiry, "passes", 0)
+        yield _counter("registry_expiry_passes", "Expiry passes run by this process", passes)
+
+
+def _bureau(services: Services) -> Iterator[Metric]:
+    from registry.bureau.runtime import BureauRuntime
+
+    runtime = services.bureau
+    if not isinstance(runtime, BureauRuntime):
+        return
+    yield _gauge("registry_access_records_queued",
+                 "Bureau access records waiting to be written", runtime.recorder.queued())
+    yield _counter("registry_access_records_written",
+                   "Bureau access records written", runtime.recorder.written)
+    yield _counter("registry_rate_limit_refusals",
+                   "Bureau requests refused for their token's rate", runtime.limiter.refused)
+    yield _counter("registry_profile_memo_hits",
+                   "Bureau profiles sent without asking PostgreSQL",
+                   runtime.profile_memo.trusted_hits)
+    warmer = runtime.profile_warmer
+    if warmer is not None:
+        yield _counter("registry_profile_warmer_built",
+                       "Bureau profiles the warmer built ahead of a request", warmer.built)
+
+
+def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, documentation, value=value)
+
+
+def _counter(name: str, documentation: str, value: float) -> CounterMetricFamily:
+    return CounterMetricFamily(name, documentation, value=value)
