@@ -583,6 +583,37 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 1 if tally.refused else 0
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    from registry.backup import BackupError, backup
+    from registry.db.embedded import database_url
+
+    settings = _settings()
+    try:
+        saved = asyncio.run(backup(database_url(settings.home, settings.database_url), args.to))
+    except BackupError as error:
+        print(f"registry: {error}", file=sys.stderr)
+        return 1
+    print(f"backed up to {saved.folder}: {saved.dump_bytes} bytes, log of at least "
+          f"{saved.log_size} entries (checkpoint.txt, manifest.json)")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from registry.backup import BackupError, restore
+    from registry.db.embedded import database_url
+
+    settings = _settings()
+    try:
+        done = asyncio.run(restore(database_url(settings.home, settings.database_url), args.source,
+                            settings.log_origin))
+    except BackupError as error:
+        print(f"registry: {error}", file=sys.stderr)
+        return 1
+    print(f"restored from {args.source}: the log verifies ({done.log_size} entries) and "
+          f"holds the saved checkpoint at size {done.saved_size}")
+    return 0
+
+
 def cmd_db_stop(_: argparse.Namespace) -> int:
     """Stop the embedded database (``registry serve`` stops it on exit already; this is for
     one left running, e.g. after a SIGKILL). Exit 0 stopped or not running, 1 in use."""
@@ -697,6 +728,17 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--batch-size", type=int, default=200, metavar="N",
                      help="rows per transaction (default 200)")
     imp.set_defaults(func=cmd_import)
+
+    bak = sub.add_parser(
+        "backup", help="dump the database with its latest checkpoint and key fingerprints")
+    bak.add_argument("--to", required=True, type=Path, metavar="DIR",
+                     help="a new (or empty) folder")
+    bak.set_defaults(func=cmd_backup)
+    res = sub.add_parser(
+        "restore", help="restore a backup into an empty database and verify the log")
+    res.add_argument("--from", required=True, type=Path, metavar="DIR", dest="source",
+                     help="a folder `registry backup` wrote")
+    res.set_defaults(func=cmd_restore)
 
     db = sub.add_parser("db", help="the embedded PostgreSQL under $REGISTRY_HOME")
     dsub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
