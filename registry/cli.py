@@ -584,33 +584,40 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
-    from registry.backup import BackupError, backup
-    from registry.db.embedded import database_url
+    from registry.backup import backup
 
-    settings = _settings()
-    try:
-        saved = asyncio.run(backup(database_url(settings.home, settings.database_url), args.to))
-    except BackupError as error:
-        print(f"registry: {error}", file=sys.stderr)
-        return 1
-    print(f"backed up to {saved.folder}: {saved.dump_bytes} bytes, log of at least "
-          f"{saved.log_size} entries (checkpoint.txt, manifest.json)")
-    return 0
+    async def work(url: str, _: Settings) -> str:
+        saved = await backup(url, args.to)
+        return (f"backed up to {saved.folder}: {saved.dump_bytes} bytes, log of at least "
+                f"{saved.log_size} entries (checkpoint.txt, manifest.json)")
+
+    return _backup_step(work)
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
-    from registry.backup import BackupError, restore
+    from registry.backup import restore
+
+    async def work(url: str, settings: Settings) -> str:
+        done = await restore(url, args.source, settings.log_origin)
+        return (f"restored from {args.source}: the log verifies ({done.log_size} entries) "
+                f"and holds the saved checkpoint at size {done.saved_size}")
+
+    return _backup_step(work)
+
+
+def _backup_step(work: Callable[[str, Settings], Coroutine[Any, Any, str]]) -> int:
+    """Run a backup or restore on the configured database: its line on stdout and 0, or
+    the reason on stderr and 1."""
+    from registry.backup import BackupError
     from registry.db.embedded import database_url
 
     settings = _settings()
     try:
-        done = asyncio.run(restore(database_url(settings.home, settings.database_url), args.source,
-                            settings.log_origin))
+        said = asyncio.run(work(database_url(settings.home, settings.database_url), settings))
     except BackupError as error:
         print(f"registry: {error}", file=sys.stderr)
         return 1
-    print(f"restored from {args.source}: the log verifies ({done.log_size} entries) and "
-          f"holds the saved checkpoint at size {done.saved_size}")
+    print(said)
     return 0
 
 

@@ -11,6 +11,7 @@ import os
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -66,20 +67,30 @@ async def template_db(pg_server: PgServer) -> str:
     return "registry_template"
 
 
+@asynccontextmanager
+async def new_database(pg_server: PgServer, template: str | None) -> AsyncIterator[str]:
+    """A database of its own (a copy of ``template``, or empty), dropped after."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    copied = f" TEMPLATE {template}" if template else ""
+    admin = await asyncpg.connect(pg_server.uri)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"{copied}')
+    finally:
+        await admin.close()
+    try:
+        yield pg_server.url_for(name)
+    finally:
+        admin = await asyncpg.connect(pg_server.uri)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
 @pytest.fixture
 async def database_url(pg_server: PgServer, template_db: str) -> AsyncIterator[str]:
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(pg_server.uri)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE {template_db}')
-    finally:
-        await admin.close()
-    yield pg_server.url_for(name)
-    admin = await asyncpg.connect(pg_server.uri)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    async with new_database(pg_server, template_db) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

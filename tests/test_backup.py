@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from tests.conftest import PgServer
+from tests.conftest import PgServer, new_database
 from tests.credit_helpers import log_size, penalty, record, subject
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,18 +24,8 @@ Client = AsyncTestClient[Litestar]
 @pytest.fixture
 async def empty_url(pg_server: PgServer) -> AsyncIterator[str]:
     """A new database with nothing in it (not the migrated template)."""
-    name = f"r_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(pg_server.uri)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    yield pg_server.url_for(name)
-    admin = await asyncpg.connect(pg_server.uri)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    async with new_database(pg_server, None) as url:
+        yield url
 
 
 def registry(home: Path, url: str, *args: str) -> subprocess.CompletedProcess[str]:
