@@ -82,7 +82,7 @@ async def open_services(
         pii=pii,
         integrator=integrator,
         tokens=tokens,
-        # REGISTRY_POLICY_* (README): read once here, like Settings.from_env.
+        # REGISTRY_POLICY_* (docs/operations.md): read once here, like Settings.from_env.
         policy=policy or settings.policy,
         # The library's holiday notices, REGISTRY_CALENDAR_FILE's in place for its years.
         calendar=build_calendar(settings.calendar_overrides),

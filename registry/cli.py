@@ -152,7 +152,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # The standard library's event loop, not uvloop: with the CPU saturated (a
         # repeated profile needs no database, so requests never wait), uvloop served
         # some of 128 keep-alive connections ~1 s late (p99 0.9-1.2 s) where asyncio
-        # kept p99 at 40-120 ms for the same throughput (README, benchmarks).
+        # kept p99 at 40-120 ms for the same throughput (docs/benchmarks.md).
         loop=SERVER_LOOP,
     )
     return 0

@@ -1,6 +1,6 @@
 """What is configured: read from the environment once, validated at start.
 
-Every option is listed in ``Settings`` with its default; ``README.md`` documents
+Every option is listed in ``Settings`` with its default; ``docs/operations.md`` documents
 the same names. Nothing else in the package reads ``os.environ``.
 """
 

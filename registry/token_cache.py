@@ -11,7 +11,7 @@ What "revoked at once" means with the cache:
 - in the process that revokes: the next request (the handler calls ``forget``
   after the commit, before it answers; it does not wait for its own notification);
 - in any other process: when the notification arrives, a few milliseconds
-  after the commit (README). If the listener's connection dies without the
+  after the commit (docs/architecture.md). If the listener's connection dies without the
   socket closing (a dropped route, a firewall forgetting the idle connection),
   nothing tells us; the ping turns the cache off within ``ping_interval`` +
   ``ping_timeout`` (4 s by default), the worst case for that failure.

@@ -19,7 +19,7 @@ from registry.services import Services
     responses=problem_responses(401, 403),
     summary="Prometheus metrics of this server process (admin token)",
     description="The text exposition format. Counters count since this process started; "
-    "scrape every server process. Documented in the README (Operations).",
+    "scrape every server process. The metrics are listed in docs/operations.md.",
     media_type=CONTENT_TYPE,
     cache=False,
 )

@@ -51,7 +51,7 @@ Limit = Annotated[int, Parameter(ge=1, le=feed.MAX_PAGE)]
 
 def _base(services: Services) -> str:
     # Configured, never the request's Host: a `Host: evil.example` must not put its links
-    # into a page that caches serve to everyone (REGISTRY_PUBLIC_URL, README).
+    # into a page that caches serve to everyone (REGISTRY_PUBLIC_URL, docs/operations.md).
     return services.settings.public_url
 
 

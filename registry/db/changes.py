@@ -13,7 +13,7 @@ was last read. It learns of changes two ways, and this counter joins them:
   on the tables profiles are made of announce each committed transaction on
   ``PROFILES_CHANNEL`` (schema/0006_profile_change_notices.sql); the listener
   (registry/token_cache.py) calls ``heard``. Those are seen when the notice
-  arrives, a few milliseconds after the commit (README), like a token revocation.
+  arrives, a few milliseconds after the commit (docs/architecture.md), like a token revocation.
 
 The listener going off or coming back also moves the epoch: notices may have been
 missed meanwhile. The counter is process-wide, not per database: a change heard for
