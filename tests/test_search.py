@@ -53,7 +53,7 @@ from registry.settings import Settings
 from registry.subjects import list_subjects
 from registry.tlog.leaf import object_body
 from registry.tlog.verify import verify_log
-from tests.conftest import PgServer
+from tests.conftest import PgServer, new_database
 from tests.credit_helpers import penalty
 from tests.logcheck import assert_log_consistent, ensure_log, integrate_all
 
@@ -529,56 +529,45 @@ async def test_0017_takes_the_numbers_out_of_subjects_and_folds_each_record(
     numbers off every subject's text in SQL and folds every record's number in the backfill
     (a record without a number gets ""); searches find them as before, and the log, whose
     leaves hold neither column, still verifies."""
-    name = f"t_search_0017_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(pg_server.uri)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    url = pg_server.url_for(name)
-    pool = await asyncpg.create_pool(url, min_size=1, max_size=2)
-    assert pool is not None
-    try:
-        async with pool.acquire() as conn:
-            await migrate(conn, load_migrations()[:16])
-        key = await ensure_log(pool, settings)
-        firms: list[tuple[str, str, list[str | None]]] = [
-            ("西寧辛創投有限公司", code(81), ["寧發改罰〔2025〕7號", "寧發改罰〔2026〕8號"]),
-            ("海東壬資本有限公司", code(82), []), ("玉樹癸資本有限公司", code(83), [None])]
-        ids = []
-        for firm_name, firm_code, numbers in firms:
-            ids.append(await _subject_as_0016_wrote_it(pool, firm_name, firm_code, numbers))
-        async with pool.acquire() as conn:
-            applied = [m.version for m in await migrate(conn)]
-            assert applied == list(range(17, len(load_migrations()) + 1))
-            texts = await conn.fetch("SELECT id, search_text FROM subjects")
-            assert {r["id"]: r["search_text"] for r in texts} == {
-                subject_id: subject_search_text(firm_name, firm_code)
-                for subject_id, (firm_name, firm_code, _) in zip(ids, firms, strict=True)}
-            record_rows = await conn.fetch(
-                "SELECT decision_number, search_number FROM credit_records")
-            assert sorted((r["decision_number"] or "", r["search_number"]) for r in record_rows) == [
-                ("", ""),
-                ("寧發改罰〔2025〕7號", record_search_number("寧發改罰〔2025〕7號")),
-                ("寧發改罰〔2026〕8號", record_search_number("寧發改罰〔2026〕8號"))]
-            assert await run_backfills(conn) == {
-                "subjects.search_text": 0, "credit_records.search_number": 0}
-        assert await integrate_all(pool, key, settings.log_origin) == 6
-        report = await verify_log(pool)
-        assert report.ok, report.first_difference
-        services = SimpleNamespace(pool=pool)
-        for q, expected in (("宁发改罚〔2025〕7号", ["西寧辛創投有限公司"]), ("海东壬", ["海東壬資本有限公司"]),
-                            ("〔2026〕", ["西寧辛創投有限公司"])):
-            rows = await list_subjects(services, kind=None, name_prefix=None, after=None,  # type: ignore[arg-type]
-                                       limit=50, q=q)
-            assert [r["name"] for r in rows] == expected, q
-    finally:
-        await pool.close()
-        admin = await asyncpg.connect(pg_server.uri)
+    async with new_database(pg_server, None) as url:
+        pool = await asyncpg.create_pool(url, min_size=1, max_size=2)
+        assert pool is not None
         try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            async with pool.acquire() as conn:
+                await migrate(conn, load_migrations()[:16])
+            key = await ensure_log(pool, settings)
+            firms: list[tuple[str, str, list[str | None]]] = [
+                ("西寧辛創投有限公司", code(81), ["寧發改罰〔2025〕7號", "寧發改罰〔2026〕8號"]),
+                ("海東壬資本有限公司", code(82), []), ("玉樹癸資本有限公司", code(83), [None])]
+            ids = []
+            for firm_name, firm_code, numbers in firms:
+                ids.append(await _subject_as_0016_wrote_it(pool, firm_name, firm_code, numbers))
+            async with pool.acquire() as conn:
+                applied = [m.version for m in await migrate(conn)]
+                assert applied == list(range(17, len(load_migrations()) + 1))
+                texts = await conn.fetch("SELECT id, search_text FROM subjects")
+                assert {r["id"]: r["search_text"] for r in texts} == {
+                    subject_id: subject_search_text(firm_name, firm_code)
+                    for subject_id, (firm_name, firm_code, _) in zip(ids, firms, strict=True)}
+                record_rows = await conn.fetch(
+                    "SELECT decision_number, search_number FROM credit_records")
+                assert sorted((r["decision_number"] or "", r["search_number"]) for r in record_rows) == [
+                    ("", ""),
+                    ("寧發改罰〔2025〕7號", record_search_number("寧發改罰〔2025〕7號")),
+                    ("寧發改罰〔2026〕8號", record_search_number("寧發改罰〔2026〕8號"))]
+                assert await run_backfills(conn) == {
+                    "subjects.search_text": 0, "credit_records.search_number": 0}
+            assert await integrate_all(pool, key, settings.log_origin) == 6
+            report = await verify_log(pool)
+            assert report.ok, report.first_difference
+            services = SimpleNamespace(pool=pool)
+            for q, expected in (("宁发改罚〔2025〕7号", ["西寧辛創投有限公司"]), ("海东壬", ["海東壬資本有限公司"]),
+                                ("〔2026〕", ["西寧辛創投有限公司"])):
+                rows = await list_subjects(services, kind=None, name_prefix=None, after=None,  # type: ignore[arg-type]
+                                           limit=50, q=q)
+                assert [r["name"] for r in rows] == expected, q
         finally:
-            await admin.close()
+            await pool.close()
 
 
 async def _subject_as_0016_wrote_it(

@@ -9,6 +9,7 @@ live token names must stop the migration with a message that says what to do.
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from datetime import datetime
 
 import asyncpg
@@ -23,27 +24,21 @@ from registry.settings import Settings
 from registry.tlog.leaf import object_body
 from registry.tlog.verify import verify_log
 from registry.tokens import authenticate, hash_token, issue_token, new_token, revoke_token
-from tests.conftest import PgServer
+from tests.conftest import PgServer, new_database
 from tests.logcheck import ensure_log, integrate_all
 
 PREVIOUS_RELEASE = 7
 
 
 @pytest.fixture
-async def old_db(pg_server: PgServer) -> str:
-    name = f"t_upgrade_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(pg_server.uri)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    url = pg_server.url_for(name)
-    conn = await asyncpg.connect(url)
-    try:
-        await migrate(conn, load_migrations()[:PREVIOUS_RELEASE])
-    finally:
-        await conn.close()
-    return url
+async def old_db(pg_server: PgServer) -> AsyncIterator[str]:
+    async with new_database(pg_server, None) as url:
+        conn = await asyncpg.connect(url)
+        try:
+            await migrate(conn, load_migrations()[:PREVIOUS_RELEASE])
+        finally:
+            await conn.close()
+        yield url
 
 
 async def _old_token(pool: asyncpg.Pool, role: str, name: str) -> str:
