@@ -27,9 +27,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import asyncpg
+
+from registry.db.embedded import shown
 
 DUMP = "registry.dump"
 CHECKPOINT = "checkpoint.txt"
@@ -53,11 +54,6 @@ def _sha256(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def _where(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.hostname or 'local socket'}:{parts.port or 5432}{parts.path}"
 
 
 def _run(args: list[str], what: str) -> None:
@@ -122,7 +118,7 @@ async def backup(url: str, folder: Path) -> Saved:
     manifest: dict[str, Any] = {
         "format": FORMAT,
         "made_at": datetime.now(UTC).isoformat(),
-        "database": _where(url),
+        "database": shown(url),
         "dump": {"file": DUMP, "bytes": size, "sha256": digest},
         "checkpoint": {"file": CHECKPOINT, "log_size": head["size"]},
         "log_keys": [{**k, "valid_from": k["valid_from"].isoformat(),
@@ -157,7 +153,7 @@ async def restore(url: str, folder: Path, origin: str) -> Restored:
             " WHERE schemaname NOT IN ('pg_catalog', 'information_schema')")
         if tables:
             raise BackupError(
-                f"the database at {_where(url)} holds {tables} tables: a restore goes into an "
+                f"the database at {shown(url)} holds {tables} tables: a restore goes into an "
                 "empty database (create one, or point DATABASE_URL at one)")
     finally:
         await conn.close()

@@ -17,7 +17,6 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal, TypeVar
-from urllib.parse import urlsplit
 
 import asyncpg
 
@@ -163,11 +162,12 @@ def _announce(host: str, port: int, settings: Settings) -> None:
     page are, and which database it uses (never a password)."""
     import structlog
 
-    shown = f"[{host}]" if ":" in host else host
-    base = f"http://{shown}:{port}"
+    from registry.db.embedded import shown
+
+    address = f"[{host}]" if ":" in host else host
+    base = f"http://{address}:{port}"
     if settings.database_url:
-        parts = urlsplit(settings.database_url)
-        database = f"{parts.hostname or 'local socket'}:{parts.port or 5432}{parts.path}"
+        database = shown(settings.database_url)
     else:
         database = f"embedded PostgreSQL in {settings.home / 'pgdata'}"
     structlog.get_logger("registry.serve").info(

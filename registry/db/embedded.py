@@ -15,6 +15,7 @@ import json
 import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 # One attachment per process and data folder: attaching again would redo the clean-up
 # above while this process is itself one of the handles.
@@ -132,6 +133,13 @@ def stop_embedded(home: Path) -> bool:
     server = get_server(pgdata, cleanup_mode="stop")
     server.cleanup()
     return True
+
+
+def shown(url: str) -> str:
+    """Where ``url`` points, fit to print or log: host, port and database, never the user
+    or password (a Unix socket shows as ``local socket``)."""
+    parts = urlsplit(url)
+    return f"{parts.hostname or 'local socket'}:{parts.port or 5432}{parts.path}"
 
 
 def database_url(home: Path, configured: str | None) -> str:
