@@ -14,7 +14,9 @@ from registry.bureau.runtime import start_bureau, stop_bureau
 from registry.clock import Clock, SystemClock
 from registry.credit.expiry import start_expiry, stop_expiry
 from registry.credit.objections import recount_provisional_deadlines
+from registry.db.changes import hear_changes
 from registry.db.embedded import database_url
+from registry.db.listener import DatabaseListener
 from registry.db.migrate import migrate
 from registry.db.pool import ACQUIRE_TIMEOUT, create_pool
 from registry.domain.policy import Policy
@@ -69,9 +71,12 @@ async def open_services(
         )
         await integrator.start()
         # Its own connection for LISTEN (not from the pool). A database that refuses it
-        # leaves the cache off, every request asking the database, until it reconnects.
-        tokens = TokenCache(pool, url)
-        await tokens.start()
+        # leaves the token cache and the profile memo off, every request asking the
+        # database, until it reconnects.
+        listener = DatabaseListener(url)
+        tokens = TokenCache(pool, listener)
+        hear_changes(listener)
+        await listener.start()
     except BaseException:
         await pool.close()
         raise
@@ -82,6 +87,7 @@ async def open_services(
         pii=pii,
         integrator=integrator,
         tokens=tokens,
+        listener=listener,
         # REGISTRY_POLICY_* (docs/operations.md): read once here, like Settings.from_env.
         policy=policy or settings.policy,
         # The library's holiday notices, REGISTRY_CALENDAR_FILE's in place for its years.
@@ -115,7 +121,7 @@ async def close_services(services: Services) -> None:
     await stop_expiry(services)
     await stop_bureau(services)
     await services.integrator.stop()
-    await services.tokens.close()
+    await services.listener.close()
     await services.pool.close()
 
 

@@ -9,6 +9,7 @@ import asyncpg
 import msgspec
 
 from registry.clock import Clock
+from registry.db.listener import DatabaseListener
 from registry.db.shapes import TableShapes
 from registry.domain.policy import Policy
 from registry.domain.working_days import WorkingCalendar
@@ -36,6 +37,9 @@ class Services:
     integrator: Integrator
     # Authenticates bearer tokens; revokers must call ``tokens.forget`` after the commit.
     tokens: TokenCache
+    # The connection that LISTENs for revocations and changes (registry/db/listener.py);
+    # the token cache and the profile memo trust what they hold only while it listens.
+    listener: DatabaseListener
     policy: Policy = field(default_factory=Policy)
     # The audited tables' columns, read from the catalog once (registry/db/shapes.py).
     shapes: TableShapes = field(default_factory=TableShapes)

@@ -18,7 +18,6 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from registry import token_cache
 from registry.api.app import create_app
 from registry.bureau import profile_sql
 from registry.bureau.profile_cache import _fill
@@ -26,7 +25,7 @@ from registry.bureau.profile_memo import ProfileMemo, Shown
 from registry.bureau.runtime import bureau_runtime
 from registry.bureau.views import BureauRecord
 from registry.clock import ManualClock
-from registry.db.changes import CHANGES, ChangeEpoch
+from registry.db.changes import CHANGES, PROFILES_CHANNEL, ChangeEpoch
 from registry.db.types import Conn
 from registry.db.writes import audited_write, write_transaction
 from registry.settings import Settings
@@ -368,9 +367,9 @@ async def test_a_repeat_reads_nothing_until_a_change_is_heard(
     assert (await _profile(client, bureau, 10))["records"][0]["facts"] == "changed elsewhere"
     assert memo.trusted_hits == hits  # checked, not trusted
 
-    tokens = app.state.services.tokens
-    assert await db.fetchval("SELECT pg_terminate_backend($1)", tokens.listener_pid)
-    await eventually(lambda: not tokens.enabled, "the listener is known lost")
+    listener = app.state.services.listener
+    assert await db.fetchval("SELECT pg_terminate_backend($1)", listener.pid)
+    await eventually(lambda: not listener.listening, "the listener is known lost")
     await db.execute(
         "UPDATE credit_records SET facts = 'changed while deaf' WHERE id = $1",
         uuid.UUID(rec["id"]),
@@ -387,7 +386,9 @@ async def test_a_write_answered_by_this_process_is_seen_without_its_notice(
 ) -> None:
     """Writes made here reach the next read through the process's own bookkeeping,
     not the notice (which arrives a moment later and may lose the race)."""
-    monkeypatch.setattr(token_cache, "CHANGES", ChangeEpoch())  # notices are heard by no one
+    # Notices are heard by no one: the listener looks its channel's subscribers up at
+    # each notice (registry/db/listener.py ``_dispatch``).
+    monkeypatch.setitem(app.state.services.listener._channels, PROFILES_CHANNEL, [])
     org = await organisation(client, regulator, 11)
     _, first = await _sent_from_memory(app, client, bureau, 11)
     renamed = await client.patch(

@@ -3,8 +3,9 @@
 Two levels: through the app (``client``; the app runs in its own event loop and
 pool, so a revocation through the test's ``db`` pool comes from "another process"
 as far as the app can tell; one test uses the real ``registry keys revoke``), and
-on a ``TokenCache`` built in the test's loop over the test's database, where
-failures are injected at the listener's steps. Every database is real.
+on a ``TokenCache`` built in the test's loop over the test's database with a
+listener of its own (``ListenedCache``), where failures are injected at the
+listener's steps. Every database is real.
 """
 
 from __future__ import annotations
@@ -18,13 +19,20 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
 from litestar import Litestar
 
 from registry.clock import SystemClock
-from registry.token_cache import LISTENER_APPLICATION_NAME, Listener, TokenCache, connect_listener
+from registry.db.listener import (
+    LISTENER_APPLICATION_NAME,
+    DatabaseListener,
+    Listener,
+    connect_listener,
+)
+from registry.token_cache import Lookup, TokenCache
 from registry.tokens import Principal, authenticate, hash_token, revoke_token
 from tests.conftest import bearer, issue
 from tests.credit_helpers import Client
@@ -42,6 +50,33 @@ async def eventually(check: Callable[[], bool], what: str, within: float = 5.0) 
             pytest.fail(f"not within {within} s: {what}")
         await asyncio.sleep(0.005)
     return time.monotonic() - start
+
+
+class ListenedCache(TokenCache):
+    """A token cache with a database listener of its own, started and closed with it
+    (in the app, bootstrap does this and the listener has other users too)."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        url: str,
+        *,
+        max_entries: int = 10_000,
+        lookup: Lookup = authenticate,
+        **listener_options: Any,
+    ) -> None:
+        self.listener = DatabaseListener(url, **listener_options)
+        super().__init__(pool, self.listener, max_entries=max_entries, lookup=lookup)
+
+    @property
+    def listener_pid(self) -> int | None:
+        return self.listener.pid
+
+    async def start(self) -> None:
+        await self.listener.start()
+
+    async def close(self) -> None:
+        await self.listener.close()
 
 
 def cache_of(app: Litestar) -> TokenCache:
@@ -166,9 +201,10 @@ async def test_killed_listener_turns_the_cache_off_until_it_reconnects(
     client: Client, app: Litestar, db: asyncpg.Pool
 ) -> None:
     cache = cache_of(app)
+    listener = app.state.services.listener
     token = await issue(db, "regulator")
     await warm(client, cache, token)
-    old_pid = cache.listener_pid
+    old_pid = listener.pid
     assert old_pid is not None
     listed = await db.fetchval(
         "SELECT pid FROM pg_stat_activity"
@@ -178,7 +214,7 @@ async def test_killed_listener_turns_the_cache_off_until_it_reconnects(
     assert listed == old_pid
     assert await db.fetchval("SELECT pg_terminate_backend($1)", old_pid)
     await eventually(
-        lambda: cache.enabled and cache.listener_pid not in (None, old_pid),
+        lambda: cache.enabled and listener.pid not in (None, old_pid),
         "the listener reconnects and the cache is back on",
     )
     assert cache.disables == 1
@@ -193,8 +229,8 @@ async def test_killed_listener_turns_the_cache_off_until_it_reconnects(
 
 
 @pytest.fixture
-async def cache(db: asyncpg.Pool, database_url: str) -> AsyncIterator[TokenCache]:
-    cache = TokenCache(db, database_url)
+async def cache(db: asyncpg.Pool, database_url: str) -> AsyncIterator[ListenedCache]:
+    cache = ListenedCache(db, database_url)
     await cache.start()
     assert cache.enabled
     yield cache
@@ -205,7 +241,8 @@ async def cache(db: asyncpg.Pool, database_url: str) -> AsyncIterator[TokenCache
 # configured (and loggers cached) by whichever test ran first, so reconfiguring here
 # would neither be sure to take effect nor leave the others alone.
 _EVENTS = re.compile(
-    r"\btoken_(?:cache_enabled|cache_disabled|listener_connect_failed|listener_ping_failed)\b"
+    r"\b(?:token_cache_enabled|token_cache_disabled|db_listener_connect_failed"
+    r"|db_listener_ping_failed)\b"
 )
 
 
@@ -238,7 +275,7 @@ async def test_revocation_while_the_listener_is_down_is_effective_at_once(
             raise OSError("injected: the database refuses the listener")
         return await connect_listener(database_url)
 
-    cache = TokenCache(db, database_url, connect=connect, backoff_start=0.02, backoff_max=0.1)
+    cache = ListenedCache(db, database_url, connect=connect, backoff_start=0.02, backoff_max=0.1)
     await cache.start()
     try:
         assert cache.enabled
@@ -271,7 +308,7 @@ async def test_revocation_while_the_listener_is_down_is_effective_at_once(
     logged = captured.out + captured.err
     names = _EVENTS.findall(logged)
     assert names[0] == "token_cache_enabled"
-    assert names[1:3] == ["token_cache_disabled", "token_listener_connect_failed"]
+    assert names[1:3] == ["token_cache_disabled", "db_listener_connect_failed"]
     assert [n for n in names if n == "token_cache_enabled"] == ["token_cache_enabled"] * 2
     assert names[-1] == "token_cache_disabled"
     for secret in (doomed, other):
@@ -291,7 +328,7 @@ async def test_listener_that_stops_answering_turns_the_cache_off(
 
     The listener's server process is frozen (SIGSTOP): nothing closes, nothing answers.
     """
-    cache = TokenCache(db, database_url, ping_interval=0.1, ping_timeout=0.3)
+    cache = ListenedCache(db, database_url, ping_interval=0.1, ping_timeout=0.3)
     await cache.start()
     pid = cache.listener_pid
     assert pid is not None
@@ -323,7 +360,7 @@ async def test_an_answer_read_before_a_revocation_is_not_kept(
     it must not be cached, or the revoked token would keep working afterwards.
     """
     armed = True
-    cache: TokenCache  # bound below; declared here so racing_lookup's use is not the fixture
+    cache: ListenedCache  # bound below; declared here so racing_lookup's use is not the fixture
 
     async def racing_lookup(pool: asyncpg.Pool, token: str) -> Principal | None:
         nonlocal armed
@@ -338,7 +375,7 @@ async def test_an_answer_read_before_a_revocation_is_not_kept(
                 cache.forget(principal.token_id)
         return principal
 
-    cache = TokenCache(db, database_url, lookup=racing_lookup)
+    cache = ListenedCache(db, database_url, lookup=racing_lookup)
     await cache.start()
     try:
         token = await issue(db, "regulator")
@@ -386,7 +423,7 @@ async def test_rolled_back_revocation_forgets_nothing(
 
 
 async def test_full_cache_drops_the_entry_cached_first(db: asyncpg.Pool, database_url: str) -> None:
-    cache = TokenCache(db, database_url, max_entries=2)
+    cache = ListenedCache(db, database_url, max_entries=2)
     await cache.start()
     try:
         first, second, third = [await issue(db, "bureau", f"holder {i}") for i in range(3)]
@@ -418,7 +455,7 @@ async def test_unreadable_notification_clears_everything(
 
 
 async def test_cache_off_before_start_and_after_close(db: asyncpg.Pool, database_url: str) -> None:
-    cache = TokenCache(db, database_url)
+    cache = ListenedCache(db, database_url)
     token = await issue(db, "regulator")
     for _ in range(2):
         assert await cache.authenticate(token) is not None
@@ -442,4 +479,4 @@ async def test_cache_off_before_start_and_after_close(db: asyncpg.Pool, database
 )
 def test_bad_options_are_refused_when_built(options: dict[str, float], message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        TokenCache(None, "postgresql://unused", **options)  # type: ignore[arg-type]
+        ListenedCache(None, "postgresql://unused", **options)  # type: ignore[arg-type]

@@ -175,7 +175,7 @@ async def _find(
     can have changed since they were read (no statement at all) or where one small
     statement says they are still current; the rest built by PostgreSQL."""
     memo = runtime.profile_memo
-    listening = services.tokens.enabled
+    listening = services.listener.listening
     found: dict[Key, _Found] = {}
     # Taken now: the memo may drop them meanwhile.
     held: dict[Key, Shown] = {}

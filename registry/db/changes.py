@@ -11,20 +11,24 @@ was last read. It learns of changes two ways, and this counter joins them:
   answered is seen by every read after the answer.
 - writes made anywhere else (another server, the CLI, an operator's SQL): triggers
   on the tables profiles are made of announce each committed transaction on
-  ``PROFILES_CHANNEL`` (schema/0006_profile_change_notices.sql); the listener
-  (registry/token_cache.py) calls ``heard``. Those are seen when the notice
+  ``PROFILES_CHANNEL`` (schema/0006_profile_change_notices.sql); the app's database
+  listener (registry/db/listener.py, ``hear_changes``) calls ``heard``. Those are seen when the notice
   arrives, a few milliseconds after the commit (docs/architecture.md), like a token revocation.
 
 The listener going off or coming back also moves the epoch: notices may have been
-missed meanwhile. The counter is process-wide, not per database: a change heard for
-one database makes the memo of another check again, which costs a read, never
-correctness.
+missed meanwhile. The counter is process-wide on purpose, not one per app: writes
+reach it through the pool-only write functions (registry/db/writes.py), which know
+no app. Sharing can only make a memo check more often (a change heard by one app
+makes every app's memo check again: a read, never a wrong answer); whether an app
+can trust the notices at all is its own listener's state, asked per app.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+from registry.db.listener import DatabaseListener
 
 PROFILES_CHANNEL = "registry_profiles_changed"
 
@@ -59,3 +63,14 @@ class ChangeEpoch:
 
 
 CHANGES = ChangeEpoch()
+
+
+def hear_changes(listener: DatabaseListener, changes: ChangeEpoch = CHANGES) -> None:
+    """Move ``changes`` on at each notice of a change made elsewhere, and whenever the
+    listener starts or stops listening (notices may have been missed)."""
+    listener.subscribe(
+        PROFILES_CHANNEL,
+        lambda _payload: changes.heard(),
+        on_up=changes.heard,
+        on_down=lambda _reason: changes.heard(),
+    )
