@@ -21,6 +21,7 @@ from registry.db.migrate import migrate
 from registry.db.pool import ACQUIRE_TIMEOUT, create_pool
 from registry.domain.policy import Policy
 from registry.keys import load_log_key, open_pii_cipher
+from registry.metrics_port import MetricsPort
 from registry.services import Services
 from registry.settings import Settings
 from registry.tlog.integrator import Integrator, initialise_log
@@ -114,10 +115,28 @@ async def open_services(
         start_expiry(services, settings.expiry_interval_ms / 1000)
     # Bureau access records are buffered; stopping flushes them (close_services).
     start_bureau(services)
+    if settings.metrics_port:
+        try:
+            await _open_metrics_port(services, settings.metrics_port)
+        except BaseException:
+            await close_services(services)
+            raise
     return services
 
 
+async def _open_metrics_port(services: Services, port: int) -> None:
+    """The metrics without a token, on the loopback interface only (registry/metrics_port.py)."""
+
+    async def scrape() -> bytes:
+        return await services.metrics.scrape(services)
+
+    services.metrics_port = MetricsPort(port, scrape)
+    await services.metrics_port.start()
+
+
 async def close_services(services: Services) -> None:
+    if services.metrics_port is not None:
+        await services.metrics_port.stop()
     await stop_expiry(services)
     await stop_bureau(services)
     await services.integrator.stop()

@@ -121,6 +121,16 @@ def _stop_cleanly_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, exit_after_shutdown)
 
 
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is outside 0..65535")
+    return value
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -128,6 +138,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from registry.db.embedded import database_url
 
     settings = _settings()
+    if args.metrics_port is not None:
+        settings = replace(settings, metrics_port=args.metrics_port)
     url = database_url(settings.home, settings.database_url)
     # _with_db checks the personal-data key first: a refusal is one line here, not a
     # traceback from the server's start-up (open_services checks again there).
@@ -170,9 +182,11 @@ def _announce(host: str, port: int, settings: Settings) -> None:
         database = shown(settings.database_url)
     else:
         database = f"embedded PostgreSQL in {settings.home / 'pgdata'}"
+    metrics = (f"http://127.0.0.1:{settings.metrics_port}/metrics" if settings.metrics_port
+               else f"{base}/metrics (admin token)")
     structlog.get_logger("registry.serve").info(
         "serving", url=f"{base}/", api_docs=f"{base}/schema", public_page=f"{base}/public/",
-        health=f"{base}/readyz", database=database,
+        health=f"{base}/readyz", metrics=metrics, database=database,
     )
 
 
@@ -661,6 +675,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--metrics-port", type=_port, default=None, metavar="PORT",
+        help="also serve the metrics without a token on 127.0.0.1:PORT "
+        "(default: REGISTRY_METRICS_PORT; 0 or unset: only GET /metrics with an admin token)",
+    )
     serve.set_defaults(func=cmd_serve)
 
     mig = sub.add_parser("migrate", help="apply pending schema migrations and create the empty log")

@@ -95,6 +95,12 @@ class _Live(Collector):
         yield _gauge("registry_pool_in_use", "Connections lent out",
                      pool.get_size() - pool.get_idle_size())
         yield _gauge("registry_pool_max", "The pool's largest size", pool.get_max_size())
+        # Pools made by registry/db/pool.py count their borrowers (tests may pass others).
+        yield _gauge("registry_pool_waiting", "Borrowers waiting for a connection now",
+                     getattr(pool, "waiting", 0))
+        yield _counter("registry_pool_acquire_timeouts",
+                       "Borrowers that waited their whole budget and were answered 503",
+                       getattr(pool, "timeouts", 0))
         tokens = services.tokens
         yield _counter("registry_token_cache_hits", "Tokens answered from memory", tokens.hits)
         yield _counter("registry_token_cache_misses", "Tokens read from PostgreSQL", tokens.misses)

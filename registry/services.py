@@ -14,6 +14,7 @@ from registry.db.shapes import TableShapes
 from registry.domain.policy import Policy
 from registry.domain.working_days import WorkingCalendar
 from registry.metrics import Metrics
+from registry.metrics_port import MetricsPort
 from registry.pii import PiiCipher
 from registry.settings import Settings
 from registry.tlog.integrator import Integrator
@@ -60,6 +61,9 @@ class Services:
     expiry: object | None = None
     # This app's Prometheus metrics (registry/metrics.py), served at /metrics.
     metrics: Metrics = field(default_factory=Metrics)
+    # The same metrics without a token on 127.0.0.1 (REGISTRY_METRICS_PORT, serve
+    # --metrics-port; registry/metrics_port.py), started by bootstrap; None when off.
+    metrics_port: MetricsPort | None = None
 
     async def receipt(self, log_index: int) -> Receipt:
         """The proof of a write: its leaf index and a signed checkpoint that includes it."""

@@ -133,6 +133,9 @@ class Settings:
     # How often the service looks for bureau profiles to build ahead of lookups
     # (registry/bureau/profile_warmer.py; 0: never, lookups build what they miss).
     profile_warm_interval_ms: int = 1_000
+    # A port on 127.0.0.1 serving the metrics without a token (registry/metrics_port.py);
+    # 0: none (``GET /metrics`` with an admin token is always there).
+    metrics_port: int = 0
     # The policy settings (publicity windows, deadlines, masks, bureau limits),
     # from REGISTRY_POLICY_<FIELD>; see registry/domain/policy.py.
     policy: Policy = field(default_factory=Policy)
@@ -203,6 +206,7 @@ class Settings:
             profile_warm_interval_ms=_int(
                 env, "REGISTRY_PROFILE_WARM_INTERVAL_MS", 1_000, 0, 86_400_000
             ),
+            metrics_port=_int(env, "REGISTRY_METRICS_PORT", 0, 0, 65535),
             policy=_policy(env),
             calendar_file=calendar_file,
             calendar_overrides=calendar_overrides,

@@ -12,7 +12,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,7 +61,14 @@ class Server:
             self.process.wait(timeout=10)
 
 
-def start_server(url: str, home: Path, **env: str) -> Server:
+def free_port() -> int:
+    """A port free on 127.0.0.1 a moment ago (for a server about to bind it)."""
+    return _free_port()
+
+
+def start_server(
+    url: str, home: Path, *, serve_args: Sequence[str] = (), **env: str
+) -> Server:
     """Spawn ``registry serve`` on a free port; returns at once (see ``wait_ready``)."""
     port = _free_port()
     log_path = home / f"faults-server-{port}.log"
@@ -75,7 +82,7 @@ def start_server(url: str, home: Path, **env: str) -> Server:
     }
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            [sys.executable, "-m", "registry", "serve", "--port", str(port)],
+            [sys.executable, "-m", "registry", "serve", "--port", str(port), *serve_args],
             env=full_env, cwd=_ROOT, stdout=log_file, stderr=subprocess.STDOUT,
         )
     return Server(process, f"http://127.0.0.1:{port}", log_path)

@@ -7,6 +7,7 @@ same connection again to look at its session.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import asyncpg
@@ -16,7 +17,7 @@ from litestar.testing import AsyncTestClient
 
 from registry.clock import SystemClock
 from registry.db.migrate import migrate
-from registry.db.pool import create_pool
+from registry.db.pool import BoundedPool, create_pool
 from registry.tokens import issue_token
 
 
@@ -99,3 +100,22 @@ async def test_after_traffic_no_service_connection_holds_an_advisory_lock(
     assert rows, "the service holds no connections"
     assert all(r["advisory"] == 0 for r in rows), rows
     assert all(r["state"] != "idle in transaction" for r in rows), rows
+
+
+async def test_the_pool_counts_who_waits_for_a_connection_and_who_gives_up(
+    one: asyncpg.Pool,
+) -> None:
+    assert isinstance(one, BoundedPool)
+    async with one.acquire():
+        waiter = asyncio.create_task(one.fetchval("SELECT 1"))
+        for _ in range(200):
+            if one.waiting == 1:
+                break
+            await asyncio.sleep(0.005)
+        assert one.waiting == 1
+        with pytest.raises(TimeoutError):
+            async with one.acquire(timeout=0.05):
+                pass
+        assert (one.waiting, one.timeouts) == (1, 1)
+    assert await waiter == 1
+    assert (one.waiting, one.timeouts) == (0, 1)

@@ -23,20 +23,30 @@ else:
 
 
 class _TimedAcquire(_AcquireBase):
-    """``async with pool.acquire()`` under ``asyncio.timeout``.
+    """``async with pool.acquire()`` under ``asyncio.timeout`` (none when the budget is None),
+    counted while it waits.
 
     asyncpg's own acquire timeout runs the wait in a new task (its ``wait_for``)
     on every borrow, even when a connection is free at once; a timeout scope costs
     a timer handle instead.
     """
 
-    def __init__(self, pool: asyncpg.Pool, budget: float) -> None:
+    def __init__(self, pool: BoundedPool, budget: float | None) -> None:
         super().__init__(pool, None)
+        self._bounded = pool
         self._budget = budget
 
     async def __aenter__(self) -> Any:
-        async with asyncio.timeout(self._budget):
-            return await super().__aenter__()
+        # Counted while it waits: the metrics' "waiting for a connection" (registry/metrics.py).
+        self._bounded.waiting += 1
+        try:
+            async with asyncio.timeout(self._budget):
+                return await super().__aenter__()
+        except TimeoutError:
+            self._bounded.timeouts += 1
+            raise
+        finally:
+            self._bounded.waiting -= 1
 
 
 class BoundedPool(_PoolBase):
@@ -47,14 +57,15 @@ class BoundedPool(_PoolBase):
 
     def __init__(self, *args: Any, acquire_timeout: float | None, **kwargs: Any) -> None:
         self._acquire_timeout = acquire_timeout
+        # Borrowers waiting for a connection now, and those that gave up (the budget ran out).
+        self.waiting = 0
+        self.timeouts = 0
         super().__init__(*args, **kwargs)
 
     def acquire(
         self, *, timeout: float | None = None
     ) -> asyncpg.pool.PoolAcquireContext[asyncpg.Record]:
         budget = self._acquire_timeout if timeout is None else timeout
-        if budget is None:
-            return super().acquire()
         return _TimedAcquire(self, budget)
 
 
