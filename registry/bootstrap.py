@@ -15,10 +15,11 @@ from registry.clock import Clock, SystemClock
 from registry.credit.expiry import start_expiry, stop_expiry
 from registry.credit.objections import recount_provisional_deadlines
 from registry.db.changes import hear_changes
-from registry.db.embedded import database_url
+from registry.db.embedded import database_url, shown
 from registry.db.listener import DatabaseListener
 from registry.db.migrate import migrate
-from registry.db.pool import ACQUIRE_TIMEOUT, create_pool
+from registry.db.pool import ACQUIRE_TIMEOUT, BoundedPool, create_pool
+from registry.db.replica import ReadRoute
 from registry.domain.policy import Policy
 from registry.keys import load_log_key, open_pii_cipher
 from registry.metrics_port import MetricsPort
@@ -30,6 +31,9 @@ from registry.token_cache import TokenCache
 from registry.working_calendar import LIBRARY, build_calendar
 
 log = structlog.get_logger(__name__)
+
+# How long a read waits for a replica connection before the primary lends one instead.
+REPLICA_ACQUIRE_TIMEOUT = 0.5
 
 
 async def open_services(
@@ -74,6 +78,7 @@ async def open_services(
         # Its own connection for LISTEN (not from the pool). A database that refuses it
         # leaves the token cache and the profile memo off, every request asking the
         # database, until it reconnects.
+        reads = await _read_route(settings, pool)
         listener = DatabaseListener(url)
         tokens = TokenCache(pool, listener)
         hear_changes(listener)
@@ -88,6 +93,7 @@ async def open_services(
         pii=pii,
         integrator=integrator,
         tokens=tokens,
+        reads=reads,
         listener=listener,
         # REGISTRY_POLICY_* (docs/operations.md): read once here, like Settings.from_env.
         policy=policy or settings.policy,
@@ -124,6 +130,25 @@ async def open_services(
     return services
 
 
+async def _read_route(settings: Settings, primary: asyncpg.Pool) -> ReadRoute:
+    """The route of reads that may lag: to DATABASE_READ_URL's replica while it is fresh."""
+    if not settings.database_read_url:
+        return ReadRoute(primary)
+    # No connection made now (min_size 0): a replica that is down must not stop the start;
+    # the route finds it when it comes up. A short budget: a borrow it cannot serve at
+    # once goes to the primary instead.
+    replica = await create_pool(
+        settings.database_read_url, min_size=0, max_size=settings.pool_max,
+        acquire_timeout=REPLICA_ACQUIRE_TIMEOUT,
+    )
+    assert isinstance(replica, BoundedPool)
+    route = ReadRoute(primary, replica, max_lag=settings.read_max_lag_ms / 1000)
+    await route.start()
+    log.info("read_replica_configured", database=shown(settings.database_read_url),
+             max_lag_s=route.max_lag)
+    return route
+
+
 async def _open_metrics_port(services: Services, port: int) -> None:
     """The metrics without a token, on the loopback interface only (registry/metrics_port.py)."""
 
@@ -141,6 +166,7 @@ async def close_services(services: Services) -> None:
     await stop_bureau(services)
     await services.integrator.stop()
     await services.listener.close()
+    await services.reads.stop()
     await services.pool.close()
 
 

@@ -101,6 +101,7 @@ class _Live(Collector):
         yield _counter("registry_pool_acquire_timeouts",
                        "Borrowers that waited their whole budget and were answered 503",
                        getattr(pool, "timeouts", 0))
+        yield from _replica(services)
         tokens = services.tokens
         yield _counter("registry_token_cache_hits", "Tokens answered from memory", tokens.hits)
         yield _counter("registry_token_cache_misses", "Tokens read from PostgreSQL", tokens.misses)
@@ -108,6 +109,27 @@ class _Live(Collector):
         expiry = services.expiry
         passes = getattr(expiry, "passes", 0)
         yield _counter("registry_expiry_passes", "Expiry passes run by this process", passes)
+
+
+def _replica(services: Services) -> Iterator[Metric]:
+    reads = services.reads
+    if reads.replica is None:
+        return
+    staleness = reads.staleness()
+    yield _gauge("registry_read_replica_fresh",
+                 "1 while the read replica is within its lag bound and used, else 0",
+                 1 if staleness <= reads.max_lag else 0)
+    yield _gauge("registry_read_replica_staleness_seconds",
+                 "How far behind a read from the replica could be now (+Inf: unknown)", staleness)
+    yield _counter("registry_read_replica_reads", "Requests whose reads went to the replica",
+                   reads.replica_reads)
+    bypassed = CounterMetricFamily(
+        "registry_read_replica_bypassed",
+        "Requests that could have read from the replica and read from the primary, by why",
+        labels=("reason",))
+    for reason in ("lagging", "unavailable", "failed"):
+        bypassed.add_metric((reason,), reads.bypassed[reason])
+    yield bypassed
 
 
 def _bureau(services: Services) -> Iterator[Metric]:

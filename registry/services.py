@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
@@ -10,6 +11,7 @@ import msgspec
 
 from registry.clock import Clock
 from registry.db.listener import DatabaseListener
+from registry.db.replica import ReadRoute
 from registry.db.shapes import TableShapes
 from registry.domain.policy import Policy
 from registry.domain.working_days import WorkingCalendar
@@ -38,6 +40,9 @@ class Services:
     integrator: Integrator
     # Authenticates bearer tokens; revokers must call ``tokens.forget`` after the commit.
     tokens: TokenCache
+    # Where reads that may lag a little go: a replica while it is fresh enough, else the
+    # primary (registry/db/replica.py); bureau and public reads use ``reading()``.
+    reads: ReadRoute
     # The connection that LISTENs for revocations and changes (registry/db/listener.py);
     # the token cache and the profile memo trust what they hold only while it listens.
     listener: DatabaseListener
@@ -64,6 +69,15 @@ class Services:
     # The same metrics without a token on 127.0.0.1 (REGISTRY_METRICS_PORT, serve
     # --metrics-port; registry/metrics_port.py), started by bootstrap; None when off.
     metrics_port: MetricsPort | None = None
+
+    def reading(self) -> Services:
+        """These services with ``pool`` the read route's choice for one request (the replica
+        while it is within REGISTRY_READ_MAX_LAG_MS, else the primary): for reads that may
+        be that far behind, and never for a write (a standby refuses them)."""
+        pool = self.reads.pool()
+        if pool is self.pool:
+            return self
+        return dataclasses.replace(self, pool=pool)
 
     async def receipt(self, log_index: int) -> Receipt:
         """The proof of a write: its leaf index and a signed checkpoint that includes it."""

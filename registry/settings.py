@@ -106,6 +106,10 @@ class Settings:
     home: Path
     # Any PostgreSQL; when empty the embedded database under ``home/pgdata`` is used.
     database_url: str | None
+    # A streaming replica (hot standby) of it for reads that may lag (registry/db/replica.py),
+    # used while no more than ``read_max_lag_ms`` behind; None: every read on the primary.
+    database_read_url: str | None = None
+    read_max_lag_ms: int = 2_000
     # The log's origin line and signing-key name (C2SP tlog-checkpoint).
     log_origin: str = DEFAULT_ORIGIN
     # How long the integrator gathers appended leaves before signing one checkpoint.
@@ -190,6 +194,8 @@ class Settings:
         return cls(
             home=home,
             database_url=env.get("DATABASE_URL") or None,
+            database_read_url=env.get("DATABASE_READ_URL") or None,
+            read_max_lag_ms=_int(env, "REGISTRY_READ_MAX_LAG_MS", 2_000, 100, 3_600_000),
             log_origin=origin,
             batch_window_ms=_int(env, "REGISTRY_BATCH_WINDOW_MS", 5, 0, 10_000),
             log_key_file=Path(key_file).resolve() if key_file else None,

@@ -280,7 +280,7 @@ def _cipher_services() -> Services:
     """Only the personal-data cipher: what the subject readers use."""
     cipher = PiiCipher.from_master_key(generate_master_key())
     return Services(settings=None, pool=None, clock=None, pii=cipher,  # type: ignore[arg-type]
-                    integrator=None, tokens=None, listener=None)  # type: ignore[arg-type]
+                    integrator=None, tokens=None, reads=None, listener=None)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(

@@ -25,7 +25,7 @@ def day(text: str) -> datetime:
 def one_pass_services(settings: Settings, db: asyncpg.Pool, clock: ManualClock) -> Services:
     """What `registry expire` builds, minus keys: expiry needs only the pool, clock and policy."""
     return Services(settings=settings, pool=db, clock=clock, pii=None,  # type: ignore[arg-type]
-                    integrator=None, tokens=None, listener=None, policy=Policy())  # type: ignore[arg-type]
+                    integrator=None, tokens=None, reads=None, listener=None, policy=Policy())  # type: ignore[arg-type]
 
 
 async def test_record_expires_on_its_publicity_end(client: Client, regulator: dict[str, str],

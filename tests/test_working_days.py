@@ -388,7 +388,7 @@ async def test_the_expiry_pass_counts_provisional_deadlines_again(
 
     def services(calendar: WorkingCalendar) -> Services:
         return Services(settings=settings, pool=db, clock=clock, pii=None,  # type: ignore[arg-type]
-                        integrator=None, tokens=None, listener=None, policy=Policy(),  # type: ignore[arg-type]
+                        integrator=None, tokens=None, reads=None, listener=None, policy=Policy(),  # type: ignore[arg-type]
                         calendar=calendar)
 
     start = await log_size(db)
@@ -453,7 +453,7 @@ async def test_deadlines_of_the_previous_release_are_counted_again(
         assert [tuple(m) for m in marks] == [("answer_due", date(2026, 9, 28), 10),
                                             ("decide_due", date(2026, 9, 28), 3)]
         services = Services(settings=settings, pool=pool, clock=clock, pii=None,  # type: ignore[arg-type]
-                            integrator=None, tokens=None, listener=None)  # type: ignore[arg-type]
+                            integrator=None, tokens=None, reads=None, listener=None)  # type: ignore[arg-type]
         recount = await objection_cases.recount_provisional_deadlines(services)
         assert (recount.moved, recount.settled, recount.provisional) == (1, 2, 0)
         row = required(await pool.fetchrow("SELECT decide_due, answer_due, updated_by FROM objections"))

@@ -310,7 +310,7 @@ class BureauController(Controller):
     async def profile(self, credit_code: FromPath[str],
                       request: Request[Any, Any, Any]) -> JsonBody:
         [answer] = await profiles.lookup_many(
-            _services(request), [profiles.Identifier(credit_code=credit_code)]
+            _services(request).reading(), [profiles.Identifier(credit_code=credit_code)]
         )
         return _one(answer, "subject with this credit code")
 
@@ -353,7 +353,7 @@ class BureauController(Controller):
                                "part of a name, credit code or decision number")
         after = decode_cursor(cursor, (uuid.UUID,))[0] if cursor else None
         rows = await subjects.list_subjects(
-            _services(request), kind=subjects.ORGANISATION_KINDS, name_prefix=None, q=q,
+            _services(request).reading(), kind=subjects.ORGANISATION_KINDS, name_prefix=None, q=q,
             after=after, limit=limit,
         )
         # Every organisation has a credit code (a CHECK of the subjects table), so every
@@ -394,7 +394,7 @@ class BureauController(Controller):
                 document_type=data.document_type, document_number=data.document_number
             )
         ]
-        [answer] = await profiles.lookup_many(services, asked)
+        [answer] = await profiles.lookup_many(services.reading(), asked)
         await _record(services, principal, asked, [answer], purpose, "lookup")
         return _one(answer, "practitioner with this document")
 
@@ -429,7 +429,7 @@ class BureauController(Controller):
             )
             for i in data.identifiers
         ]
-        answers = await profiles.lookup_many(services, asked)
+        answers = await profiles.lookup_many(services.reading(), asked)
         await _record(services, principal, asked, answers, purpose, "bulk")
         results: list[BulkResultJson] = []
         for index, answer in enumerate(answers):
@@ -491,7 +491,7 @@ class BureauController(Controller):
         limit: Annotated[int, Parameter(ge=1, le=5000)] = 500,
     ) -> feed.ChangePage:
         stated = _check_purpose(services, purpose)
-        changes = await feed.read_changes(services, since, limit)
+        changes = await feed.read_changes(services.reading(), since, limit)
         await _record_feed(services, principal, stated, changes.disclosed)
         return changes.page
 

@@ -72,6 +72,8 @@ def _not_modified(request: Request[Any, Any, Any], etag: str, validator: feed.Va
 async def _feed(
     request: Request[Any, Any, Any], services: Services, before: int | None, limit: int, fmt: str
 ) -> Response[bytes]:
+    # One pool for the whole answer: the validator and the page from the same database.
+    services = services.reading()
     day = today(services.clock)
     validator = await feed.validator(services, day)
     etag = validator.etag(fmt, before, limit)
@@ -210,7 +212,7 @@ async def home(services: NamedDependency[Services], q: Query = None,
     q = clean_query(q, "q")
     day = today(services.clock)
     items, next_before = await page.list_page(
-        services, day, what="search" if q else "penalties", q=q, before=before)
+        services.reading(), day, what="search" if q else "penalties", q=q, before=before)
     heading = labels.search_heading(q) if q else labels.LATEST_PENALTIES
     return _html(page.render("public_list.html", heading=heading, items=items, q=q,
                              next_href=_next("/public/", q, next_before)))
@@ -221,7 +223,7 @@ async def home(services: NamedDependency[Services], q: Query = None,
      operation_class=PageOperation)
 async def penalties(services: NamedDependency[Services], before: Before = None) -> Response[str]:
     items, next_before = await page.list_page(
-        services, today(services.clock), what="penalties", q=None, before=before)
+        services.reading(), today(services.clock), what="penalties", q=None, before=before)
     return _html(page.render("public_list.html", heading=labels.PENALTIES, items=items, q=None,
                              next_href=_next("/public/penalties", None, next_before)))
 
@@ -231,13 +233,14 @@ async def penalties(services: NamedDependency[Services], before: Before = None) 
      operation_class=PageOperation)
 async def blacklist(services: NamedDependency[Services], before: Before = None) -> Response[str]:
     items, next_before = await page.list_page(
-        services, today(services.clock), what="blacklist", q=None, before=before)
+        services.reading(), today(services.clock), what="blacklist", q=None, before=before)
     return _html(page.render("public_list.html", heading=labels.BLACKLIST_HEADING,
                              items=items, q=None,
                              next_href=_next("/public/blacklist", None, next_before)))
 
 
 async def _detail(services: Services, what: str, item_id: uuid.UUID) -> Response[str]:
+    services = services.reading()
     context = await page.detail(services, today(services.clock), what, item_id)
     if context is None:
         raise NotFound("no public item with this id (it may have left its publicity period)")
@@ -268,6 +271,7 @@ AsOf = Annotated[datetime | None, Parameter(
 
 
 def _export(services: Services, name: str, fmt: str, as_of: datetime | None) -> Stream:
+    services = services.reading()
     now = services.clock.now()
     moment = check_as_of(as_of, now)
     # People read the file name: the moment in Beijing time, with its offset.

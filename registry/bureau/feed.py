@@ -248,9 +248,13 @@ async def read_changes(services: Services, since: str | None, limit: int) -> Cha
         committed = await committed_leaf_count(conn)
         if committed > size:
             # Writes nobody waits a receipt for (the expiry job) are committed but not
-            # yet in a signed tree: have them integrated so the feed can serve them.
+            # yet in a signed tree: have them integrated so the feed can serve them. A
+            # replica serves them once it has the new tree head: the primary's size may
+            # count entries it does not have yet, and the cursor would skip them.
             with contextlib.suppress(Unavailable):
-                size = max(size, (await services.integrator.wait_for(committed - 1, 2.0)).size)
+                head = await services.integrator.wait_for(committed - 1, 2.0)
+                if services.reads.on_primary(services.pool):
+                    size = max(size, head.size)
         if start > size:
             raise InvalidInput("since", "points past the log's current size", _CURSOR_ACCEPTED)
         rows = await conn.fetch(

@@ -36,6 +36,10 @@ from datetime import date
 
 from registry.db.changes import ChangeEpoch
 
+# The change epoch of a read that may lack changes already heard of (one from a read
+# replica): epochs count up from 0, so an entry read in it is never ``trusted``.
+NEVER_TRUSTED = -1
+
 
 @dataclass(frozen=True)
 class Shown:

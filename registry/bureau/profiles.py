@@ -33,7 +33,7 @@ import msgspec
 
 from registry.bureau import profile_sql
 from registry.bureau.profile_cache import Lists
-from registry.bureau.profile_memo import Shown
+from registry.bureau.profile_memo import NEVER_TRUSTED, Shown
 from registry.bureau.runtime import BureauRuntime, bureau_runtime
 from registry.bureau.views import BureauSubject, SubjectReader, masked_list
 from registry.clock import today
@@ -188,7 +188,9 @@ async def _find(
     if not held and not build:
         return found
     # Before the first read: a change learnt of from here on may not be in what it reads.
-    read_in = CHANGES.epoch
+    # A replica's read may lack changes heard before it began: never trusted without a
+    # check (ProfileMemo.NEVER_TRUSTED), only confirmed again with a statement each time.
+    read_in = CHANGES.epoch if services.reads.on_primary(services.pool) else NEVER_TRUSTED
     async with services.pool.acquire() as conn:
         if held:
             for key, row in await _rows(conn, profile_sql.CURRENT, sorted(held)):

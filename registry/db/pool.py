@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
@@ -31,10 +32,12 @@ class _TimedAcquire(_AcquireBase):
     a timer handle instead.
     """
 
-    def __init__(self, pool: BoundedPool, budget: float | None) -> None:
+    def __init__(self, pool: BoundedPool, budget: float | None, *, fallback: bool) -> None:
         super().__init__(pool, None)
         self._bounded = pool
         self._budget = budget
+        self._fallback = pool.fallback if fallback else None
+        self._instead: Any = None  # the fallback pool's borrow, when it lent the connection
 
     async def __aenter__(self) -> Any:
         # Counted while it waits: the metrics' "waiting for a connection" (registry/metrics.py).
@@ -42,11 +45,25 @@ class _TimedAcquire(_AcquireBase):
         try:
             async with asyncio.timeout(self._budget):
                 return await super().__aenter__()
-        except TimeoutError:
-            self._bounded.timeouts += 1
-            raise
+        except Exception as error:
+            # Whatever kept this pool from lending a connection (server down, restarting,
+            # refusing, the database missing there, the budget run out): the fallback's.
+            if isinstance(error, TimeoutError):
+                self._bounded.timeouts += 1
+            if self._fallback is None:
+                raise
+            if self._bounded.on_fallback is not None:
+                self._bounded.on_fallback(error)
         finally:
             self._bounded.waiting -= 1
+        self._instead = self._fallback.acquire()
+        return await self._instead.__aenter__()
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._instead is not None:
+            await self._instead.__aexit__(*exc)
+            return
+        await super().__aexit__(*exc)
 
 
 class BoundedPool(_PoolBase):
@@ -60,13 +77,20 @@ class BoundedPool(_PoolBase):
         # Borrowers waiting for a connection now, and those that gave up (the budget ran out).
         self.waiting = 0
         self.timeouts = 0
+        # A read replica's pool (registry/db/replica.py): the primary lends the connection
+        # when this pool cannot (its server down or refusing, no connection in time), and
+        # ``on_fallback`` hears of it. None: the error is the borrower's.
+        self.fallback: asyncpg.Pool | None = None
+        self.on_fallback: Callable[[BaseException], None] | None = None
         super().__init__(*args, **kwargs)
 
     def acquire(
-        self, *, timeout: float | None = None
+        self, *, timeout: float | None = None, fallback: bool = True
     ) -> asyncpg.pool.PoolAcquireContext[asyncpg.Record]:
+        """A connection within the budget; from ``fallback`` if this pool cannot lend one
+        and one is set (``fallback=False``: this pool's own or an error)."""
         budget = self._acquire_timeout if timeout is None else timeout
-        return _TimedAcquire(self, budget)
+        return _TimedAcquire(self, budget, fallback=fallback)
 
 
 async def keep_session(conn: asyncpg.Connection) -> None:
