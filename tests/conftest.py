@@ -7,7 +7,9 @@ each other's rows or log leaves.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -26,6 +28,9 @@ from registry.db.migrate import migrate
 from registry.settings import Settings
 
 _ROOT = Path(tempfile.mkdtemp(prefix="registry-tests-"))
+# Removed when the session's process exits. Registered before the embedded server starts,
+# so it runs after that server's own exit hook has stopped it (hooks run last-in first-out).
+atexit.register(shutil.rmtree, _ROOT, True)
 os.environ.setdefault("XDG_RUNTIME_DIR", str(_ROOT / "run"))
 (_ROOT / "run").mkdir(mode=0o700, exist_ok=True)
 
