@@ -48,6 +48,14 @@ class NoteError(ValueError):
     """A note, checkpoint or key is malformed or does not verify; the message says why."""
 
 
+class UnverifiedNoteError(NoteError):
+    """The note is well-formed, but no known key signed it."""
+
+
+class InvalidSignatureError(NoteError):
+    """A signature line names a known key (name and ID) but does not verify."""
+
+
 def _check_name(name: str) -> None:
     # Spec: non-empty, no Unicode spaces, no '+' (it separates key string fields).
     if not name:
@@ -83,6 +91,16 @@ def _b64decode(value: str, what: str) -> bytes:
         raise NoteError(f"{what} is not valid base64") from None
 
 
+def cosignature_message(timestamp: int, text: bytes) -> bytes:
+    """What a cosignature/v1 signs: ``cosignature/v1\\ntime <timestamp>\\n`` + the note text.
+
+    The one definition, for the witness that signs and the verifiers that check.
+    """
+    if not 0 <= timestamp <= _MAX_TIMESTAMP:
+        raise NoteError(f"cosignature timestamp {timestamp} must be between 0 and 2^63-1")
+    return f"{_COSIGNATURE_HEADER}time {timestamp}\n".encode() + text
+
+
 @dataclass(frozen=True)
 class Verifier:
     """A trusted public key: its name, 4-byte key ID, signature type and raw key."""
@@ -103,7 +121,7 @@ class Verifier:
             timestamp = int.from_bytes(signature[:8], "big")
             if timestamp > _MAX_TIMESTAMP:
                 return False
-            message = f"{_COSIGNATURE_HEADER}time {timestamp}\n".encode() + text
+            message = cosignature_message(timestamp, text)
             signature = signature[8:]
         else:
             if len(signature) != _ED25519_SIG_BYTES:
@@ -300,10 +318,10 @@ def open_note(note: str | bytes, verifiers: Iterable[Verifier]) -> tuple[str, li
             continue
         seen.add((name, kid))
         if not known.verify(text_bytes, signature):
-            raise NoteError(f"signature by known key {name}+{kid.hex()} is invalid")
+            raise InvalidSignatureError(f"signature by known key {name}+{kid.hex()} is invalid")
         verified.append(name)
     if not verified:
-        raise NoteError("note has no valid signature from a known key")
+        raise UnverifiedNoteError("note has no valid signature from a known key")
     return text, verified
 
 
