@@ -16,17 +16,24 @@ import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-import asyncpg
+# Only the server's commands need the server's libraries: ``registry log check``,
+# ``log mirror`` and ``witness`` run from a ``pip install --no-deps`` plus cryptography
+# and httpx (a bureau's verifier), so nothing here imports asyncpg, msgspec or the
+# settings at module level; each command imports what it uses.
+if TYPE_CHECKING:
+    import asyncpg
 
-from registry.settings import Settings, SettingsError
+    from registry.settings import Settings
 
 CLI_ACTOR = "admin:cli"
 T = TypeVar("T")
 
 
 def _settings() -> Settings:
+    from registry.settings import Settings, SettingsError
+
     try:
         return Settings.from_env()
     except SettingsError as error:
@@ -450,8 +457,35 @@ def cmd_log_verify(_: argparse.Namespace) -> int:
 def cmd_log_check(args: argparse.Namespace) -> int:
     from registry.tlog.check import check_remote
 
-    code: int = check_remote(args.url, args.key, args.since)
+    code: int = check_remote(
+        args.url, args.key, args.since, witnesses=args.witness, quorum=args.quorum,
+        evidence_dir=args.evidence,
+    )
     return code
+
+
+def cmd_log_mirror(args: argparse.Namespace) -> int:
+    from registry.tlog.mirror import mirror_log
+
+    code: int = mirror_log(
+        args.url, args.to, args.log_key, once=args.once, interval=args.interval
+    )
+    return code
+
+
+# ---- witness (a credit bureau's C2SP witness) --------------------------------------
+
+
+def cmd_witness_keygen(args: argparse.Namespace) -> int:
+    from registry.witness.commands import keygen
+
+    return keygen(args.name, args.out)
+
+
+def cmd_witness_serve(args: argparse.Namespace) -> int:
+    from registry.witness.commands import serve
+
+    return serve(args.key, args.log_key, args.log_origin, args.state, args.host, args.port)
 
 
 def cmd_expire(_: argparse.Namespace) -> int:
@@ -512,6 +546,8 @@ class _ImportBar:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
+    import asyncpg
+
     from registry.bootstrap import close_services, open_services
     from registry.errors import LogIntegrityError, RegistryError
     from registry.imports.problems import CannotImport
@@ -782,23 +818,75 @@ def build_parser() -> argparse.ArgumentParser:
     chk = lsub.add_parser(
         "check", help="what a bureau runs: verify a remote checkpoint and its consistency"
     )
-    chk.add_argument("--url", required=True, help="the registry's base URL")
-    chk.add_argument("--key", required=True, help="the pinned verifier key string")
+    chk.add_argument("--url", help="the registry's base URL (required unless --evidence)")
+    chk.add_argument("--log-key", "--key", dest="key", required=True, metavar="VKEY",
+                     help="the pinned verifier key string (--key: the older spelling)")
     chk.add_argument("--since", help="file holding the last checkpoint seen; updated on success")
+    chk.add_argument("--witness", action="append", default=[], metavar="VKEY",
+                     help="a witness's cosigner key (type 0x04); repeat for each witness")
+    chk.add_argument("--quorum", type=int, metavar="K",
+                     help="valid cosignatures required of those witnesses (default: all)")
+    chk.add_argument("--evidence", type=Path, metavar="DIR",
+                     help="a witness's evidence folder: report each fork it holds proof of")
     chk.set_defaults(func=cmd_log_check)
+    mir = lsub.add_parser(
+        "mirror",
+        help="copy the public log, verified, into a directory laid out as C2SP tlog-tiles",
+    )
+    mir.add_argument("--url", required=True, help="the registry's base URL (or a mirror's)")
+    mir.add_argument("--to", required=True, metavar="DIR", help="the directory to serve")
+    mir.add_argument(
+        "--log-key", required=True, action="append", metavar="VKEY",
+        help="the pinned verifier key; repeat it to follow a key rotation",
+    )
+    mir.add_argument("--once", action="store_true", help="mirror once and exit (default: follow)")
+    mir.add_argument(
+        "--interval", type=float, default=10.0, metavar="SECONDS",
+        help="seconds between polls when following (default 10)",
+    )
+    mir.set_defaults(func=cmd_log_mirror)
+
+    wit = sub.add_parser(
+        "witness", help="a C2SP witness that cosigns the registry's checkpoints (for bureaus)",
+        description="c2sp.org/tlog-witness with Ed25519 cosignature/v1: cosign a checkpoint "
+        "only if it extends the last one cosigned; keep evidence of forks.",
+    )
+    wsub = wit.add_subparsers(dest="witness_command", required=True, metavar="ACTION")
+    wkey = wsub.add_parser("keygen", help="create the witness key file; prints its verifier key")
+    wkey.add_argument("--name", required=True,
+                      help="the witness's name, a schema-less URL such as bureau.example/witness")
+    wkey.add_argument("--out", required=True, type=Path, metavar="FILE",
+                      help="the private key file to create (mode 0600; never overwritten)")
+    wkey.set_defaults(func=cmd_witness_keygen)
+    wsrv = wsub.add_parser("serve", help="serve POST /add-checkpoint until SIGTERM")
+    wsrv.add_argument("--key", required=True, type=Path, metavar="FILE",
+                      help="the key file `registry witness keygen` wrote")
+    wsrv.add_argument("--log-key", required=True, action="append", metavar="VKEY",
+                      help="a log's verifier key (repeatable); its name is the log's origin "
+                      "unless --log-origin")
+    wsrv.add_argument("--log-origin", metavar="ORIGIN",
+                      help="the one log's origin, when it differs from the key name")
+    wsrv.add_argument("--state", required=True, type=Path, metavar="DIR",
+                      help="an existing directory for the checkpoints cosigned and evidence")
+    wsrv.add_argument("--host", default="127.0.0.1")
+    wsrv.add_argument("--port", type=int, default=7380, help="default 7380 (0: any free port)")
+    wsrv.set_defaults(func=cmd_witness_serve)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
-    from registry.keys import KeyError_
-
     try:
         return func(args)
-    except KeyError_ as error:
+    except Exception as error:
         # A missing or refused key is the operator's to fix: its message, not a traceback.
-        raise SystemExit(f"registry: {error}") from None
+        # Only a command that imported registry.keys can raise one (and the verifier's
+        # commands must not import it: it needs the server's libraries).
+        keys = sys.modules.get("registry.keys")
+        if keys is not None and isinstance(error, keys.KeyError_):
+            raise SystemExit(f"registry: {error}") from None
+        raise
 
 
 if __name__ == "__main__":

@@ -34,9 +34,9 @@ def test_the_migrations_read_are_the_top_level_schema_folder() -> None:
     )
 
 
-def test_a_built_wheel_carries_every_migration(tmp_path: Path) -> None:
-    """Build the wheel as `pip install .` does (from a copy: a build writes into the tree)
-    and look inside: every schema/*.sql is there, as registry/schema/*.sql."""
+def build_wheel(tmp_path: Path) -> Path:
+    """The project's wheel, built as `pip install .` does (from a copy: a build writes
+    into the tree)."""
     source = tmp_path / "source"
     shutil.copytree(ROOT, source, symlinks=True, ignore=shutil.ignore_patterns(
         ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".mypy_cache",
@@ -48,6 +48,12 @@ def test_a_built_wheel_carries_every_migration(tmp_path: Path) -> None:
     )
     assert built.returncode == 0, built.stderr[-3000:]
     (wheel,) = (tmp_path / "dist").glob("*.whl")
+    return wheel
+
+
+def test_a_built_wheel_carries_every_migration(tmp_path: Path) -> None:
+    """Look inside the wheel: every schema/*.sql is there, as registry/schema/*.sql."""
+    wheel = build_wheel(tmp_path)
     with zipfile.ZipFile(wheel) as archive:
         shipped = {name.removeprefix("registry/schema/") for name in archive.namelist()
                    if name.startswith("registry/schema/")}
