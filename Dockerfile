@@ -1,8 +1,9 @@
 # The registry as an operator runs it: against an external PostgreSQL (DATABASE_URL).
 FROM python:3.11-slim
 
+# Development keys off: a missing signing or personal-data key is an error, never made up.
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
-    REGISTRY_HOME=/var/lib/registry REGISTRY_LOG_FORMAT=json
+    REGISTRY_HOME=/var/lib/registry REGISTRY_LOG_FORMAT=json REGISTRY_DEV_KEYS=0
 WORKDIR /app
 COPY pyproject.toml README.md constraints.txt ./
 COPY registry ./registry

@@ -45,6 +45,10 @@ class Metrics:
             "Time from the request's arrival to the end of its answer",
             ("method", "route"), buckets=_LATENCY_BUCKETS, registry=self.registry,
         )
+        self.feed_pages = Counter(
+            "registry_public_feed_page_cache", "Public feed pages answered, by whether the "
+            "rendered page was held (hit) or rendered (miss)", ("result",), registry=self.registry,
+        )
         self._live = _Live()
         self.registry.register(self._live)
 
@@ -144,9 +148,14 @@ def _bureau(services: Services) -> Iterator[Metric]:
                    "Bureau access records written", runtime.recorder.written)
     yield _counter("registry_rate_limit_refusals",
                    "Bureau requests refused for their token's rate", runtime.limiter.refused)
+    memo = runtime.profile_memo
     yield _counter("registry_profile_memo_hits",
-                   "Bureau profiles sent without asking PostgreSQL",
-                   runtime.profile_memo.trusted_hits)
+                   "Bureau profiles sent without asking PostgreSQL", memo.trusted_hits)
+    yield _counter("registry_profile_memo_checked",
+                   "Bureau profiles sent from memory after one statement found them current",
+                   memo.confirmed)
+    yield _counter("registry_profile_memo_built",
+                   "Bureau profiles built from the database (not held, or changed)", memo.built)
     warmer = runtime.profile_warmer
     if warmer is not None:
         yield _counter("registry_profile_warmer_built",

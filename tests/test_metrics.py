@@ -121,3 +121,21 @@ async def test_a_silent_client_of_the_metrics_port_is_answered_408(
         writer.close()
     finally:
         await served.stop()
+
+
+async def test_each_cache_says_what_it_held_and_what_it_had_to_make(
+    client: Client, admin: dict[str, str], regulator: dict[str, str], bureau: dict[str, str],
+) -> None:
+    await subject(client, regulator)
+    for _ in range(2):
+        assert (await client.get("/public/feed.json")).status_code == 200
+        assert (await client.get("/v1/bureau/profiles/91630100MA752LKX1M",
+                                 headers=bureau)).status_code == 200
+    text = (await client.get("/metrics", headers=admin)).text
+    assert _value(text, 'registry_public_feed_page_cache_total{result="miss"}') == 1
+    assert _value(text, 'registry_public_feed_page_cache_total{result="hit"}') == 1
+    # The first lookup built the profile; the second was sent from memory, trusted or
+    # after one statement, depending on whether the write's notice had been heard.
+    assert _value(text, "registry_profile_memo_built_total") == 1
+    assert (_value(text, "registry_profile_memo_hits_total")
+            + _value(text, "registry_profile_memo_checked_total")) == 1

@@ -100,3 +100,12 @@ def test_this_environment_is_the_locked_one() -> None:
         if installed != version:
             differ[name] = (version, installed)
     assert not differ, f"locked vs installed: {differ}"
+
+
+def test_the_image_runs_unprivileged_with_development_keys_off_and_a_health_check() -> None:
+    lines = [line.strip() for line in (ROOT / "Dockerfile").read_text().splitlines()]
+    users = [line.split()[1] for line in lines if line.startswith("USER ")]
+    assert users and users[-1] not in ("root", "0"), users
+    assert any("REGISTRY_DEV_KEYS=0" in line for line in lines if not line.startswith("#"))
+    assert any(line.startswith("HEALTHCHECK ") for line in lines)
+    assert "/readyz" in (ROOT / "Dockerfile").read_text()

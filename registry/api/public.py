@@ -91,6 +91,7 @@ async def _feed(
     cache_key = (etag, base)
     pages = services.feed_pages
     body = pages.get(cache_key)
+    services.metrics.feed_pages.labels("hit" if body is not None else "miss").inc()
     if body is None:
         body = await _render_feed(services, validator, day, before, limit, fmt, base)
         pages[cache_key] = body

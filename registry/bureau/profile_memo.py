@@ -72,7 +72,11 @@ class ProfileMemo:
         self._max_bytes = max_bytes
         self._bytes = 0
         self._entries: OrderedDict[Hashable, _Held] = OrderedDict()
-        self.trusted_hits = 0  # answers sent without asking PostgreSQL (tests, operators)
+        # For tests and the metrics: profiles sent without asking PostgreSQL; sent after one
+        # small statement said they were still current; built (a miss, or changed).
+        self.trusted_hits = 0
+        self.confirmed = 0
+        self.built = 0
 
     def usable(self, key: Hashable, on: date) -> Shown | None:
         """The profile held for ``key`` if it may still be sent on ``on``, once confirmed."""
@@ -100,12 +104,14 @@ class ProfileMemo:
 
     def confirm(self, key: Hashable, shown: Shown, read_in: int) -> None:
         """A read that began in change epoch ``read_in`` found ``shown`` still current."""
+        self.confirmed += 1
         held = self._entries.get(key)
         if held is not None and held.shown is shown and read_in > held.read_in:
             held.read_in = read_in
 
     def put(self, key: Hashable, shown: Shown, read_in: int) -> None:
         """``shown`` as built by a read that began in change epoch ``read_in``."""
+        self.built += 1
         old = self._entries.pop(key, None)
         if old is not None:
             self._bytes -= len(old.shown.body)
