@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import os
-import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +21,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from registry.db.types import Conn
+from registry.durable_files import create_file
 from registry.pii import PiiCipher, PiiDecryptError, master_key_fingerprint
 from registry.settings import Settings
 from registry.tlog.note import NoteSigner, verifier_key_string
@@ -45,30 +44,15 @@ class LogKey:
 def _write_private(path: Path, data: bytes) -> None:
     """Create ``path`` (mode 0600) holding ``data``; FileExistsError if it is already there.
 
-    The bytes go to a temporary file, are synced, and the file is then hard-linked to its
-    name (a link, unlike a rename, never replaces an existing file): the name appears whole
-    or not at all. So of two processes creating the same key at once exactly one wins, and
-    the other, told FileExistsError, reads a complete key, never a half-written one. The
-    folder is synced too: a key whose fingerprint the database records next must survive a
-    power cut.
+    ``durable_files.create_file``: the name appears whole or not at all (a link, unlike a
+    rename, never replaces an existing file). So of two processes creating the same key
+    at once exactly one wins, and the other, told FileExistsError, reads a complete key,
+    never a half-written one. The folder is synced too: a key whose fingerprint the
+    database records next must survive a power cut.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     path.parent.chmod(0o700)
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.link(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-    folder = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(folder)
-    finally:
-        os.close(folder)
+    create_file(path, data, mode=0o600)
 
 
 def _pem(key: Ed25519PrivateKey, passphrase: bytes | None) -> bytes:

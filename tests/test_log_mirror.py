@@ -673,7 +673,8 @@ def test_the_mirror_needs_only_httpx_and_cryptography() -> None:
     ).stdout.split()
     ours = {m for m in loaded if m.startswith("registry.")}
     assert ours == {f"registry.tlog.{m}" for m in ("mirror", "tile_reader", "note", "merkle",
-                                                   "tiles")} | {"registry.tlog"}
+                                                   "tiles")} | {"registry.tlog",
+                                                                "registry.durable_files"}
     # (click and rich may appear: httpx loads its own command line when they are installed.)
     for package in ("asyncpg", "litestar", "msgspec", "structlog"):
         assert package not in loaded, f"importing the mirror loads {package}"

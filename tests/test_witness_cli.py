@@ -77,7 +77,7 @@ def test_keygen_writes_a_private_file_once(tmp_path: Path) -> None:
     assert again.returncode == 2
     assert "refusing to overwrite" in again.stderr
     assert key.read_text() == before
-    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp-")]
     bad = registry("witness", "keygen", "--name", "a b", "--out", str(tmp_path / "k2"),
                    home=tmp_path)
     assert bad.returncode == 2 and "spaces" in bad.stderr

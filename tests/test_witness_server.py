@@ -24,6 +24,7 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from registry import durable_files
 from registry.tlog.merkle import (
     consistency_proof_naive,
     leaf_hash,
@@ -36,7 +37,6 @@ from registry.tlog.note import (
     open_note,
     sign_note,
 )
-from registry.witness import store as store_module
 from registry.witness.cosignature import CosignatureSigner, cosignature_timestamp
 from registry.witness.evidence import parse_evidence
 from registry.witness.server import WitnessServer, make_server
@@ -474,13 +474,13 @@ def test_a_failed_write_gives_no_cosignature_and_recovers(
     with running_witness(state_dir) as w:
         assert w.add(0, [], log.checkpoint(3)).status_code == 200
 
-        real_sync = store_module._fsync_directory
+        real_sync = durable_files.sync_directory
 
         def fail(*_: object) -> None:
             raise OSError(28, "No space left on device")
 
         if step == "write":
-            monkeypatch.setattr(store_module, "_write_temporary", fail)
+            monkeypatch.setattr(durable_files, "_temporary", fail)
         elif step == "replace":
             monkeypatch.setattr(os, "replace", fail)
         else:
@@ -488,7 +488,7 @@ def test_a_failed_write_gives_no_cosignature_and_recovers(
                 real_sync(path)  # the rename is on disk...
                 raise OSError(5, "Input/output error")  # ...but the caller hears of a failure
 
-            monkeypatch.setattr(store_module, "_fsync_directory", sync_fails)
+            monkeypatch.setattr(durable_files, "sync_directory", sync_fails)
         answer = w.add(3, log.proof(3, 5), log.checkpoint(5))
         assert answer.status_code == 500
         assert "not cosigned" in answer.text

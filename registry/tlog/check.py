@@ -27,7 +27,6 @@ import base64
 import binascii
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -35,6 +34,7 @@ from typing import Any
 
 import httpx
 
+from registry.durable_files import replace_file
 from registry.tlog.merkle import EMPTY_ROOT, ProofError, verify_consistency
 from registry.tlog.note import Checkpoint, NoteError, Verifier, open_checkpoint, parse_verifier_key
 from registry.witness.evidence import EvidenceError, parse_evidence
@@ -136,17 +136,9 @@ def _require_quorum(note: str, policy: WitnessPolicy) -> str:
 
 
 def _save(path: Path, note: str) -> None:
-    """Replace ``path`` with ``note`` atomically: a crash leaves the old or the new file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(note)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Replace ``path`` with ``note`` atomically and durably: a crash leaves the old or the
+    new file (registry/durable_files.py)."""
+    replace_file(path, note.encode("utf-8"), mode=0o600)
 
 
 def _check(

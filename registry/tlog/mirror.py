@@ -53,7 +53,6 @@ import os
 import shutil
 import signal
 import sys
-import tempfile
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -62,6 +61,7 @@ from types import FrameType
 
 import httpx
 
+from registry.durable_files import replace_file, sync_directory
 from registry.tlog.merkle import HASH_SIZE, ProofError, leaf_hash, verify_consistency
 from registry.tlog.note import (
     MAX_NOTE_BYTES,
@@ -239,16 +239,8 @@ class MirrorDir:
         target = self.path(relative)
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-            try:
-                with os.fdopen(fd, "wb") as handle:
-                    handle.write(data)
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                os.replace(tmp, target)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            # Synced in ``sync``, once per directory for all the files of a step.
+            replace_file(target, data, sync=False)
         except OSError as error:
             raise MirrorUnusable(f"couldn't write {target}: {error}") from None
         # The new name (and any new directory) is durable only once its parents are synced.
@@ -260,11 +252,7 @@ class MirrorDir:
         """Make every write so far durable: fsync the directories that gained names."""
         for folder in sorted(self._dirty, key=lambda p: len(p.parts), reverse=True):
             try:
-                fd = os.open(folder, os.O_RDONLY)
-                try:
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
+                sync_directory(folder)
             except OSError as error:
                 raise MirrorUnusable(f"couldn't sync {folder}: {error}") from None
         self._dirty.clear()

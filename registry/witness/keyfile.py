@@ -8,10 +8,9 @@ must pin again.
 
 from __future__ import annotations
 
-import os
-import secrets
 from pathlib import Path
 
+from registry.durable_files import create_file
 from registry.tlog.note import NoteError
 from registry.witness.cosignature import CosignatureSigner, parse_cosigner_key
 
@@ -24,31 +23,14 @@ def write_new_key(path: Path, signer: CosignatureSigner) -> None:
     """Create ``path`` (mode 0600) holding the key; refuse if it exists. Durable on return."""
     if path.exists() or path.is_symlink():
         raise KeyFileError(f"{path} exists: refusing to overwrite a key (move it away first)")
-    directory = path.parent
-    tmp = directory / f".{path.name}.{secrets.token_hex(4)}.tmp"
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        # A link, not a rename (durable_files.create_file): it fails if another process
+        # created ``path`` meanwhile.
+        create_file(path, (signer.private_key_string() + "\n").encode("ascii"), mode=0o600)
+    except FileExistsError:
+        raise KeyFileError(f"{path} exists: refusing to overwrite a key") from None
     except OSError as error:
-        raise KeyFileError(f"couldn't create a key file in {directory}: {error}") from None
-    try:
-        with os.fdopen(fd, "w", encoding="ascii") as handle:
-            handle.write(signer.private_key_string() + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        try:
-            # link(), not rename(): it fails if another process created ``path`` meanwhile.
-            os.link(tmp, path)
-        except FileExistsError:
-            raise KeyFileError(f"{path} exists: refusing to overwrite a key") from None
-        except OSError as error:
-            raise KeyFileError(f"couldn't write {path}: {error}") from None
-        dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    finally:
-        tmp.unlink(missing_ok=True)
+        raise KeyFileError(f"couldn't write {path}: {error}") from None
 
 
 def read_key(path: Path) -> CosignatureSigner:

@@ -25,10 +25,9 @@ import contextlib
 import fcntl
 import hashlib
 import os
-import secrets
 from pathlib import Path
 
-_TMP_PREFIX = ".tmp-"
+from registry.durable_files import create_file, remove_leftovers, replace_file
 
 
 class StateError(Exception):
@@ -38,30 +37,6 @@ class StateError(Exception):
 def origin_hash(origin: str) -> str:
     """Lowercase hex SHA-256 of the origin: the log's name in paths (as tlog-witness's URLs)."""
     return hashlib.sha256(origin.encode()).hexdigest()
-
-
-def _fsync_directory(path: Path) -> None:
-    # A rename or a new link is durable only once the directory itself is synced.
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_temporary(directory: Path, data: bytes) -> Path:
-    """A fsynced temporary file holding ``data`` in ``directory``."""
-    tmp = directory / f"{_TMP_PREFIX}{secrets.token_hex(8)}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return tmp
 
 
 class StateDir:
@@ -97,9 +72,8 @@ class StateDir:
         try:
             for sub in (state.logs, state.evidence):
                 sub.mkdir(mode=0o700, exist_ok=True)
-                for leftover in sub.glob(f"{_TMP_PREFIX}*"):
-                    # Written by a process that died before its rename: never the truth.
-                    leftover.unlink()
+                # Written by a process that died before its rename: never the truth.
+                remove_leftovers(sub)
         except OSError as error:
             state.close()
             raise StateError(f"couldn't prepare {path}: {error}") from None
@@ -120,30 +94,18 @@ class StateDir:
             return None
 
     def save_latest(self, origin: str, note: str) -> None:
-        """Replace the log's note atomically; durable on return (see the module docstring)."""
-        tmp = _write_temporary(self.logs, note.encode())
-        try:
-            os.replace(tmp, self.latest_path(origin))
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        # Crash before this line: after a restart either file may be found, both whole.
-        _fsync_directory(self.logs)
+        """Replace the log's note atomically; durable on return (see the module docstring).
+        A crash before it returns: after a restart either note is found, both whole."""
+        replace_file(self.latest_path(origin), note.encode(), mode=0o600)
 
     def keep_evidence(self, data: bytes, time: int, size: int) -> Path:
         """Write a new evidence file (never replacing one); durable on return. Its path."""
-        tmp = _write_temporary(self.evidence, data)
-        try:
-            for attempt in range(1000):
-                suffix = f"-{attempt}" if attempt else ""
-                path = self.evidence / f"{time}-{size}{suffix}.txt"
-                try:
-                    # link() fails if the name is taken, where rename() would replace it.
-                    os.link(tmp, path)
-                except FileExistsError:
-                    continue
-                _fsync_directory(self.evidence)
-                return path
-            raise StateError(f"couldn't name an evidence file in {self.evidence}")
-        finally:
-            tmp.unlink(missing_ok=True)
+        for attempt in range(1000):
+            suffix = f"-{attempt}" if attempt else ""
+            path = self.evidence / f"{time}-{size}{suffix}.txt"
+            try:
+                create_file(path, data, mode=0o600)
+            except FileExistsError:
+                continue
+            return path
+        raise StateError(f"couldn't name an evidence file in {self.evidence}")
