@@ -1,5 +1,5 @@
 """Bringing the registry up and down: database, migrations, keys, log check, integrator,
-the token cache.
+the token cache, the witnesses' cosignatures.
 
 Start-up refuses to serve a log that does not match itself (see tlog/startup.py):
 better no service than a service that signs over a damaged history.
@@ -27,6 +27,7 @@ from registry.services import Services
 from registry.settings import Settings
 from registry.tlog.integrator import Integrator, initialise_log
 from registry.tlog.startup import check_log_at_start
+from registry.tlog.witnessing import Witnessing
 from registry.token_cache import TokenCache
 from registry.working_calendar import LIBRARY, build_calendar
 
@@ -116,6 +117,12 @@ async def open_services(
         log.warning("deadlines_still_provisional", count=recount.provisional,
                     unknown_years=sorted(recount.unknown_years),
                     hint="add the years' holiday notices to REGISTRY_CALENDAR_FILE")
+    if settings.witnesses:
+        try:
+            await _start_witnessing(services)
+        except BaseException:
+            await close_services(services)
+            raise
     if settings.expiry_interval_ms:
         # Publicity ends by itself: records and listings past their end leave publication.
         start_expiry(services, settings.expiry_interval_ms / 1000)
@@ -149,6 +156,21 @@ async def _read_route(settings: Settings, primary: asyncpg.Pool) -> ReadRoute:
     return route
 
 
+async def _start_witnessing(services: Services) -> None:
+    """Ask REGISTRY_WITNESSES to cosign each new checkpoint (registry/tlog/witnessing.py)."""
+    settings = services.settings
+    witnessing = Witnessing(
+        services.pool, settings.witnesses, settings.witness_quorum,
+        timeout=settings.witness_timeout_ms / 1000,
+        interval=settings.witness_interval_ms / 1000,
+    )
+    services.witnessing = witnessing
+    services.integrator.listen_for_heads(witnessing.notice)
+    await witnessing.start(services.integrator.head)
+    log.info("witnessing_started", witnesses=[w.name for w in settings.witnesses],
+             quorum=settings.witness_quorum)
+
+
 async def _open_metrics_port(services: Services, port: int) -> None:
     """The metrics without a token, on the loopback interface only (registry/metrics_port.py)."""
 
@@ -164,6 +186,9 @@ async def close_services(services: Services) -> None:
         await services.metrics_port.stop()
     await stop_expiry(services)
     await stop_bureau(services)
+    if services.witnessing is not None:
+        await services.witnessing.stop()
+        services.witnessing = None
     await services.integrator.stop()
     await services.listener.close()
     await services.reads.stop()

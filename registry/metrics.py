@@ -6,8 +6,8 @@ Two kinds:
 - read when scraped, from the running parts themselves, so they cost nothing between
   scrapes: the log (size, leaves committed but not yet in a checkpoint, checkpoint age:
   one read of PostgreSQL per scrape), the integrator, the pool, the token cache, the
-  bureau runtime (access-record queue, rate-limit refusals, profile memo, warmer) and the
-  expiry task.
+  bureau runtime (access-record queue, rate-limit refusals, profile memo, warmer), the
+  expiry task and the witnesses' cosignatures (per witness, labelled by its configured name).
 
 Each app has its own ``CollectorRegistry`` (``Services.metrics``), never the client's
 process-wide default: two apps in one process count apart.
@@ -16,6 +16,7 @@ process-wide default: two apps in one process count apart.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -110,6 +111,7 @@ class _Live(Collector):
         yield _counter("registry_token_cache_hits", "Tokens answered from memory", tokens.hits)
         yield _counter("registry_token_cache_misses", "Tokens read from PostgreSQL", tokens.misses)
         yield from _bureau(services)
+        yield from _witnessing(services)
         expiry = services.expiry
         passes = getattr(expiry, "passes", 0)
         yield _counter("registry_expiry_passes", "Expiry passes run by this process", passes)
@@ -160,6 +162,51 @@ def _bureau(services: Services) -> Iterator[Metric]:
     if warmer is not None:
         yield _counter("registry_profile_warmer_built",
                        "Bureau profiles the warmer built ahead of a request", warmer.built)
+
+
+def _witnessing(services: Services) -> Iterator[Metric]:
+    # Labelled by witness name: names come from REGISTRY_WITNESSES (a few, configured),
+    # never from requests.
+    witnessing = services.witnessing
+    if witnessing is None:
+        return
+    from registry.tlog.witnessing import FAILURE_KINDS, age_seconds
+
+    collected = CounterMetricFamily(
+        "registry_witness_cosignatures", "Verified cosignatures this process got and stored",
+        labels=("witness",))
+    failures = CounterMetricFamily(
+        "registry_witness_failures", "add-checkpoint requests that gave no cosignature, by why",
+        labels=("witness", "kind"))
+    size = GaugeMetricFamily(
+        "registry_witness_cosigned_size",
+        "Tree size of the witness's newest stored cosignature (0: none yet)", labels=("witness",))
+    age = GaugeMetricFamily(
+        "registry_witness_cosignature_age_seconds",
+        "Seconds since the witness's newest stored cosignature arrived (+Inf: none yet); "
+        "grows while the log is idle too",
+        labels=("witness",))
+    up = GaugeMetricFamily(
+        "registry_witness_up",
+        "1 while the witness answers; 0 while its requests fail and are retried with backoff",
+        labels=("witness",))
+    now = datetime.now(UTC)
+    for witness in witnessing.witnesses:
+        name = (witness.name,)
+        collected.add_metric(name, witness.collected)
+        for kind in FAILURE_KINDS:
+            failures.add_metric((witness.name, kind), witness.failures[kind])
+        size.add_metric(name, 0 if witness.cosigned is None else witness.cosigned.size)
+        age.add_metric(name, age_seconds(witness.cosigned, now))
+        up.add_metric(name, 1 if witness.healthy else 0)
+    yield from (collected, failures, size, age, up)
+    yield _counter("registry_witnessing_rounds",
+                   "Rounds of asking the witnesses to cosign the newest checkpoint",
+                   witnessing.rounds)
+    witnessed = 0 if witnessing.witnessed is None else witnessing.witnessed.size
+    yield _gauge("registry_log_witnessed_size",
+                 "Tree size of the newest checkpoint cosigned by a quorum of the witnesses "
+                 "(REGISTRY_WITNESS_QUORUM; 0: none yet)", witnessed)
 
 
 def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import Annotated
 
 import asyncpg
 import msgspec
@@ -20,6 +21,7 @@ from registry.metrics_port import MetricsPort
 from registry.pii import PiiCipher
 from registry.settings import Settings
 from registry.tlog.integrator import Integrator
+from registry.tlog.witnessing import Witnessing
 from registry.token_cache import TokenCache
 from registry.working_calendar import build_calendar
 
@@ -28,7 +30,24 @@ class Receipt(msgspec.Struct):
     """Proof that a write is in the audit log: its leaf index and a signed checkpoint including it."""
 
     log_index: int
-    checkpoint: str
+    checkpoint: Annotated[str, msgspec.Meta(description=(
+        "A C2SP signed checkpoint whose tree includes the write, signed by the log. With the "
+        "request header `Prefer: witnessed` it is, when one including the write comes within "
+        "REGISTRY_WITNESS_WAIT_MS, a checkpoint a quorum of the credit bureaus' witnesses "
+        "cosigned, their cosignatures as further signature lines, and the answer carries "
+        "`Preference-Applied: witnessed`; otherwise the log's alone, without that header."
+    ))]
+
+
+@dataclass
+class WitnessedPreference:
+    """One request's `Prefer: witnessed` (api/prefer.py): did its receipts get a witnessed
+    checkpoint? None until a receipt is made; False once any of them did not."""
+
+    applied: bool | None = None
+
+    def record(self, witnessed: bool) -> None:
+        self.applied = witnessed and self.applied is not False
 
 
 @dataclass
@@ -69,6 +88,12 @@ class Services:
     # The same metrics without a token on 127.0.0.1 (REGISTRY_METRICS_PORT, serve
     # --metrics-port; registry/metrics_port.py), started by bootstrap; None when off.
     metrics_port: MetricsPort | None = None
+    # Collects the witnesses' cosignatures (registry/tlog/witnessing.py), started by
+    # bootstrap; None when REGISTRY_WITNESSES names none.
+    witnessing: Witnessing | None = None
+    # Set on one request's view of these services when it sent `Prefer: witnessed`
+    # (``preferring_witnessed``); ``receipt`` reads and fills it.
+    witnessed_preference: WitnessedPreference | None = None
 
     def reading(self) -> Services:
         """These services with ``pool`` the read route's choice for one request (the replica
@@ -79,7 +104,21 @@ class Services:
             return self
         return dataclasses.replace(self, pool=pool)
 
+    def preferring_witnessed(self, preference: WitnessedPreference) -> Services:
+        """These services for one request that prefers witnessed receipts."""
+        return dataclasses.replace(self, witnessed_preference=preference)
+
     async def receipt(self, log_index: int) -> Receipt:
-        """The proof of a write: its leaf index and a signed checkpoint that includes it."""
+        """The proof of a write: its leaf index and a signed checkpoint that includes it
+        (with `Prefer: witnessed`, a cosigned one if it comes in time: see ``Receipt``)."""
         head = await self.integrator.wait_for(log_index)
+        wanted = self.witnessed_preference
+        if wanted is not None:
+            witnessed = None
+            if self.witnessing is not None:
+                witnessed = await self.witnessing.witnessed_including(
+                    log_index, self.settings.witness_wait_ms / 1000)
+            wanted.record(witnessed is not None)
+            if witnessed is not None:
+                return Receipt(log_index=log_index, checkpoint=witnessed.note())
         return Receipt(log_index=log_index, checkpoint=head.checkpoint)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from registry.domain.policy import Policy
 from registry.domain.working_days import YearNotice
+from registry.tlog.note import ALG_COSIGNATURE_V1, NoteError, parse_verifier_key
 from registry.working_calendar import CalendarFileError, read_override_file
 
 DEFAULT_ORIGIN = "registry.example/vc-credit"
@@ -79,6 +81,68 @@ def trusted_proxies(raw: str) -> tuple[str, ...]:
             ) from None
         found.append(item)
     return tuple(found)
+
+
+@dataclass(frozen=True)
+class WitnessEndpoint:
+    """A credit bureau's witness (c2sp.org/tlog-witness) the log asks to cosign checkpoints."""
+
+    # The name of its key, which is also its name in metrics and messages.
+    name: str
+    # Its cosignature/v1 verifier key string, ``name+hexid+base64(0x04 ‖ key)``.
+    verifier_key: str
+    # Its submission prefix: checkpoints go to ``<url>/add-checkpoint``.
+    url: str
+
+
+# Items of REGISTRY_WITNESSES: one per line, or several on a line separated by ';'.
+_WITNESS_ITEMS = re.compile(r"[;\n]")
+
+
+def parse_witnesses(raw: str) -> tuple[WitnessEndpoint, ...]:
+    """REGISTRY_WITNESSES: ``<verifier key> <url>`` items, separated by newlines or ';'."""
+    found: list[WitnessEndpoint] = []
+    items = [item.strip() for item in _WITNESS_ITEMS.split(raw) if item.strip()]
+    for number, item in enumerate(items, start=1):
+        where = f"REGISTRY_WITNESSES item {number} ({item[:60]!r})"
+        parts = item.split()
+        if len(parts) != 2:
+            raise SettingsError(
+                f"{where}: want '<verifier key> <url>', e.g. 'bureau.example/witness+1a2b3c4d+"
+                "BASE64 https://witness.bureau.example'; items are separated by ';' or newlines"
+            )
+        vkey, url = parts
+        try:
+            verifier = parse_verifier_key(vkey)
+        except NoteError as error:
+            raise SettingsError(f"{where}: {error}") from None
+        if verifier.alg != ALG_COSIGNATURE_V1:
+            raise SettingsError(
+                f"{where}: key type 0x{verifier.alg:02x} signs notes, not cosignatures; a "
+                "witness's key has type 0x04 (what `registry witness keygen` prints)"
+            )
+        where = f"REGISTRY_WITNESSES witness {verifier.name}"
+        parts_of = urlsplit(url)
+        if parts_of.scheme not in ("http", "https") or not parts_of.hostname:
+            raise SettingsError(f"{where}: {url!r} is not an absolute http(s) URL")
+        if parts_of.query or parts_of.fragment or parts_of.username or parts_of.password:
+            raise SettingsError(f"{where}: {url!r} must have no query, fragment or user name")
+        if any(w.name == verifier.name for w in found):
+            raise SettingsError(f"{where} is given twice (names must differ)")
+        found.append(WitnessEndpoint(verifier.name, vkey, url.rstrip("/")))
+    return tuple(found)
+
+
+def _witness_quorum(env: Mapping[str, str], witnesses: tuple[WitnessEndpoint, ...]) -> int:
+    """REGISTRY_WITNESS_QUORUM: by default all of them, as ``registry log check`` counts."""
+    if not witnesses:
+        if env.get("REGISTRY_WITNESS_QUORUM"):
+            raise SettingsError(
+                "REGISTRY_WITNESS_QUORUM counts the witnesses of REGISTRY_WITNESSES, "
+                "and none are given"
+            )
+        return 0
+    return _int(env, "REGISTRY_WITNESS_QUORUM", len(witnesses), 1, len(witnesses))
 
 
 def _policy(env: Mapping[str, str]) -> Policy:
@@ -147,6 +211,20 @@ class Settings:
     # one it does): a TOML file, read and checked here (registry/working_calendar.py).
     calendar_file: Path | None = None
     calendar_overrides: tuple[YearNotice, ...] = ()
+    # The credit bureaus' witnesses asked to cosign each new checkpoint
+    # (registry/tlog/witnessing.py); none: nothing is asked, nothing changes.
+    witnesses: tuple[WitnessEndpoint, ...] = ()
+    # How many of them must cosign a checkpoint for it to count as witnessed (1..n;
+    # default n, the default of `registry log check --quorum`); 0 when there are none.
+    witness_quorum: int = 0
+    # How long a write sent with `Prefer: witnessed` waits for a witnessed checkpoint
+    # that includes it before it settles for the log's signature alone.
+    witness_wait_ms: int = 2_000
+    # How long one add-checkpoint request to a witness may take.
+    witness_timeout_ms: int = 5_000
+    # The shortest time between two rounds of asking the witnesses: however fast the log
+    # grows, each server process asks each witness at most 1000/this times a second.
+    witness_interval_ms: int = 250
 
     @property
     def keys_dir(self) -> Path:
@@ -191,6 +269,7 @@ class Settings:
         if pool_min > pool_max:
             raise SettingsError("REGISTRY_POOL_MIN must not exceed REGISTRY_POOL_MAX")
         calendar_file, calendar_overrides = _calendar_file(env)
+        witnesses = parse_witnesses(env.get("REGISTRY_WITNESSES", ""))
         return cls(
             home=home,
             database_url=env.get("DATABASE_URL") or None,
@@ -216,4 +295,9 @@ class Settings:
             policy=_policy(env),
             calendar_file=calendar_file,
             calendar_overrides=calendar_overrides,
+            witnesses=witnesses,
+            witness_quorum=_witness_quorum(env, witnesses),
+            witness_wait_ms=_int(env, "REGISTRY_WITNESS_WAIT_MS", 2_000, 0, 60_000),
+            witness_timeout_ms=_int(env, "REGISTRY_WITNESS_TIMEOUT_MS", 5_000, 100, 60_000),
+            witness_interval_ms=_int(env, "REGISTRY_WITNESS_INTERVAL_MS", 250, 0, 60_000),
         )

@@ -23,6 +23,7 @@ from registry.api.openapi import (
     openapi_config,
     state_query_text_rule,
 )
+from registry.api.prefer import preference_applied, provide_services
 from registry.api.problems import EXCEPTION_HANDLERS
 from registry.api.public import PAGE_SECURITY
 from registry.api.public_errors import unknown_pages_in_html
@@ -32,15 +33,9 @@ from registry.clock import Clock
 from registry.domain.policy import Policy
 from registry.imports.jobs import ImportJobs
 from registry.logging import configure_logging
-from registry.services import Services
 from registry.settings import Settings
 
 VERSION = "0.1.0"
-
-
-def _provide_services(state: State) -> Services:
-    services: Services = state.services
-    return services
 
 
 def _provide_import_jobs(state: State) -> ImportJobs:
@@ -111,7 +106,8 @@ def create_app(
         route_handlers=handlers,
         lifespan=[lifespan],
         dependencies={
-            "services": Provide(_provide_services, sync_to_thread=False),
+            # A request's view of them: `Prefer: witnessed` rides on it (api/prefer.py).
+            "services": Provide(provide_services, sync_to_thread=False),
             "principal": Provide(provide_principal, sync_to_thread=False),
             "import_jobs": Provide(_provide_import_jobs, sync_to_thread=False),
         },
@@ -121,6 +117,9 @@ def create_app(
         # Before any body is decoded: a body that is not JSON is a 415, nesting that would
         # overflow the decoder a 400 (api/body_guard.py).
         before_request=screen_request,
+        # `Preference-Applied: witnessed` when a receipt honoured the preference; without
+        # witnesses no receipt can, and no answer pays for the look.
+        before_send=[preference_applied] if settings.witnesses else [],
         openapi_config=openapi_config(VERSION),
         plugins=[StrictStructSchemaPlugin(), AmountSchemaPlugin()],
         request_max_body_size=settings.max_body_bytes,

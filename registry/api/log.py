@@ -1,4 +1,5 @@
-"""Public audit-log routes: checkpoint, keys, entries, proofs, C2SP tiles. No token needed."""
+"""Public audit-log routes: checkpoints (witnessed too), keys, entries, proofs, C2SP tiles.
+No token needed."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from litestar.params import FromPath, Parameter
 from msgspec import Struct
 
 from registry.api.openapi import problem_responses
+from registry.db.cosignatures import head_with_cosignatures
 from registry.db.tlog_store import read_head, read_leaves, verifier_keys
 from registry.errors import InvalidInput, NotFound
 from registry.services import Services
@@ -62,15 +64,58 @@ async def _size(services: Services) -> int:
 
 @get(
     "/checkpoint",
-    summary="The latest signed checkpoint (C2SP signed note)",
+    summary="The latest signed checkpoint (C2SP signed note), with its witnesses' cosignatures",
+    description=(
+        "The checkpoint the log signed last. Each cosignature (c2sp.org/tlog-cosignature) "
+        "the configured witnesses returned for it so far is a further signature line of the "
+        "note: a verifier that knows only the log's key ignores them, one that pins the "
+        "witnesses counts them (`registry log check --witness VKEY --quorum K`). A checkpoint "
+        "just signed may have none yet: `/log/checkpoint/witnessed` is the newest one that "
+        "reached the quorum."
+    ),
     media_type=_TEXT,
     cache=False,
 )
 async def checkpoint(services: NamedDependency[Services]) -> Response[str]:
-    head = await read_head(services.pool)
-    if head is None:
+    witnesses = services.settings.witnesses
+    if not witnesses:
+        head = await read_head(services.pool)
+        if head is None:
+            raise NotFound("the log is not initialised")
+        return Response(head.checkpoint, media_type=_TEXT, headers=_NO_CACHE)
+    cosigned = await head_with_cosignatures(services.pool, [w.verifier_key for w in witnesses])
+    if cosigned is None:
         raise NotFound("the log is not initialised")
-    return Response(head.checkpoint, media_type=_TEXT, headers=_NO_CACHE)
+    return Response(cosigned.note(), media_type=_TEXT, headers=_NO_CACHE)
+
+
+@get(
+    "/checkpoint/witnessed",
+    summary="The newest checkpoint a quorum of the witnesses cosigned, with their cosignatures",
+    description=(
+        "The largest checkpoint that at least REGISTRY_WITNESS_QUORUM of the configured "
+        "credit bureaus' witnesses cosigned, as a signed note: the log's signature, then "
+        "their cosignatures. It may be a little behind `/log/checkpoint` (it is what this "
+        "server last learned, refreshed each time it asks the witnesses). 404 when no "
+        "witnesses are configured, or no checkpoint has reached the quorum yet."
+    ),
+    media_type=_TEXT,
+    responses=problem_responses(404),
+    cache=False,
+)
+async def witnessed_checkpoint(services: NamedDependency[Services]) -> Response[str]:
+    # From the witnessing part's memory, which every round refreshes from PostgreSQL: a
+    # public route must not walk the cosignatures back through a long outage per request.
+    witnessing = services.witnessing
+    if witnessing is None:
+        raise NotFound("this registry has no witnesses configured (REGISTRY_WITNESSES), so no "
+                       "checkpoint is witnessed: use /log/checkpoint")
+    witnessed = witnessing.witnessed
+    if witnessed is None:
+        raise NotFound(f"no checkpoint has been cosigned by {witnessing.quorum} of the "
+                       f"{len(witnessing.witnesses)} witnesses yet; retry shortly, or see "
+                       "/log/checkpoint")
+    return Response(witnessed.note(), media_type=_TEXT, headers=_NO_CACHE)
 
 
 @get(
@@ -190,4 +235,7 @@ async def tile(services: NamedDependency[Services], tile_path: FromPath[str]) ->
     return Response(body, media_type="application/octet-stream", headers=headers)
 
 
-LOG_HANDLERS = [checkpoint, key, keys, entries, proof_inclusion, proof_consistency, tile]
+LOG_HANDLERS = [
+    checkpoint, witnessed_checkpoint, key, keys, entries, proof_inclusion, proof_consistency,
+    tile,
+]

@@ -196,6 +196,10 @@ class Integrator:
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.head: Head | None = None
+        # Told of each larger head this process learns (tlog/witnessing.py), after the
+        # writers waiting for it were answered. Called on the integrator's own task: a
+        # listener only takes note (sets an event), never waits or does I/O.
+        self._head_listeners: list[Callable[[Head], None]] = []
         # What this process integrated (metrics): batches that grew the log, their leaves,
         # and the seconds spent in them.
         self.batches = 0
@@ -205,6 +209,10 @@ class Integrator:
     @property
     def key(self) -> LogKey:
         return self._key
+
+    def listen_for_heads(self, listener: Callable[[Head], None]) -> None:
+        """Call ``listener(head)`` with each larger signed head (committed when called)."""
+        self._head_listeners.append(listener)
 
     async def start(self) -> None:
         async with self._pool.acquire() as conn:
@@ -278,6 +286,9 @@ class Integrator:
                     else:
                         still_waiting.append((index, future))
                 self._waiters = still_waiting
+                if head.size > before:
+                    for listener in self._head_listeners:
+                        listener(head)
                 if not still_waiting or await committed_leaf_count(conn) <= head.size:
                     return
 
