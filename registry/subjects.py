@@ -18,7 +18,7 @@ from registry.clock import today
 from registry.db.like import literal as like_literal
 from registry.db.types import Conn, Db, required
 from registry.db.writes import Written, audited_insert, audited_write, write_transaction
-from registry.domain.record_rules import DATE_FLOOR, check_end_date, check_past_date
+from registry.domain.record_rules import check_past_date
 from registry.errors import Conflict, InvalidInput, NotFound
 from registry.identifiers import (
     birth_date_of_resident_id,
@@ -26,6 +26,7 @@ from registry.identifiers import (
     validate_credit_code,
     validate_document,
 )
+from registry.relations import check_span, end_relation
 from registry.search import record_condition, search_key, subject_condition, subject_search_text
 from registry.services import Services
 from registry.text import clean_query, clean_text
@@ -585,10 +586,7 @@ async def add_affiliation(
         )
     if org["kind"] not in ORGANISATION_KINDS:
         raise InvalidInput("organisation_id", "is not an organisation", "a vc_firm or vc_manager")
-    if valid_from < DATE_FLOOR:
-        raise InvalidInput("valid_from", f"{valid_from.isoformat()} is before {DATE_FLOOR}",
-                           f"a date from {DATE_FLOOR.isoformat()}")
-    check_end_date("valid_to", valid_to, "valid_from", valid_from)
+    check_span(valid_from, valid_to)
     role_clean = _clean(role, "role")
     affiliation_id = uuid.uuid4()
 
@@ -623,36 +621,9 @@ async def add_affiliation(
 async def end_affiliation(
     services: Services, actor: str, affiliation_id: uuid.UUID, valid_to: date
 ) -> Written:
-    current = await services.pool.fetchrow(
-        "SELECT * FROM affiliations WHERE id = $1", affiliation_id
-    )
-    if current is None:
-        raise NotFound(f"no affiliation with id {affiliation_id}")
-    if current["valid_to"] is not None:
-        raise Conflict(f"affiliation {affiliation_id} already ended on {current['valid_to']}")
-    check_end_date("valid_to", valid_to, "valid_from", current["valid_from"])
-
-    async def write(conn: Conn, index: int, now: datetime) -> asyncpg.Record:
-        row = await conn.fetchrow(
-            "UPDATE affiliations SET valid_to = $2, version = version + 1, updated_at = $3,"
-            " updated_by = $4, log_index = $5 WHERE id = $1 AND valid_to IS NULL RETURNING *",
-            affiliation_id,
-            valid_to,
-            now,
-            actor,
-            index,
-        )
-        if row is None:
-            raise Conflict(f"affiliation {affiliation_id} changed meanwhile; read it again")
-        return row
-
-    return await audited_write(
-        services.pool,
-        services.clock,
-        actor=actor,
-        action="affiliation.end",
-        object_type="affiliation",
-        write=write,
+    return await end_relation(
+        services, actor, object_type="affiliation", noun="affiliation",
+        relation_id=affiliation_id, valid_to=valid_to,
     )
 
 

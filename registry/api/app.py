@@ -46,6 +46,7 @@ def _provide_import_jobs(state: State) -> ImportJobs:
 def route_handlers() -> Sequence[ControllerRouterHandler]:
     from registry.api.blacklist import BlacklistController
     from registry.api.bureau import AccessRecordController, BureauController
+    from registry.api.fund_managers import FundManagerController, SubjectFundManagerController
     from registry.api.imports import ImportController
     from registry.api.log import LOG_HANDLERS
     from registry.api.metrics import metrics
@@ -61,6 +62,8 @@ def route_handlers() -> Sequence[ControllerRouterHandler]:
         metrics,
         SubjectController,
         AffiliationController,
+        SubjectFundManagerController,
+        FundManagerController,
         RecordController,
         ImportController,
         CreditHistoryController,

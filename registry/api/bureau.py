@@ -23,7 +23,7 @@ from litestar.types import Receive, Scope, Send
 from msgspec import Meta, Struct
 
 from registry import subjects
-from registry.api.auth import BEARER, requires
+from registry.api.auth import BEARER, provide_principal, requires
 from registry.api.openapi import problem_responses
 from registry.bureau import access, feed, profiles
 from registry.bureau.runtime import bureau_runtime
@@ -50,15 +50,21 @@ def _services(request: Request[Any, Any, Any]) -> Services:
     return services
 
 
+# A management enterprise's profile shows the practitioners affiliated to it.
+_SHOWS_PEOPLE = "a profile that shows practitioners (a management enterprise's)"
+
+
 def _within_rate_limit(services: Services, principal: Principal) -> None:
     """429 with Retry-After beyond the token's rate (policy)."""
     bureau_runtime(services).limiter.check(principal.token_id)
 
 
-def _check_purpose(services: Services, purpose: str | None) -> str:
+def _check_purpose(
+    services: Services, purpose: str | None, needed_for: str = "queries about practitioners"
+) -> str:
     accepted = ", ".join(services.policy.bureau_query_purposes)
     if purpose is None or not purpose.strip():
-        raise InvalidInput("purpose", "is required for queries about practitioners", accepted)
+        raise InvalidInput("purpose", f"is required for {needed_for}", accepted)
     if purpose not in services.policy.bureau_query_purposes:
         raise InvalidInput("purpose", "is not a recognised purpose", accepted)
     return purpose
@@ -79,6 +85,12 @@ async def _record(
         return
     now = services.clock.now()
     accesses: list[access.Access] = []
+    # Practitioners a manager's profile shows, each once per request.
+    shown = dict.fromkeys(person for answer in answers for person in answer.disclosed)
+    accesses += [
+        access.Access(who=principal, at=now, purpose=purpose, channel=channel, subject_id=person)
+        for person in shown
+    ]
     for item, answer in zip(asked, answers, strict=True):
         if answer.status == "found":
             if answer.practitioner_id is not None:
@@ -304,15 +316,37 @@ class BureauController(Controller):
         description=(
             "Identity, the records and serious-dishonesty listings in publication today with "
             "every 双公示 item, objection marks, and each item's audit-log index for its "
-            "inclusion proof."
+            "inclusion proof. A firm's profile lists its fund managers (`managers`), a "
+            "management enterprise's the firms it manages (`firms`) and the practitioners "
+            "affiliated to it (`practitioners`, numbers masked, minors never), each relation "
+            "with its days, ended ones too. A profile that shows practitioners needs a "
+            "`purpose` (422 naming it without one), and each practitioner shown is recorded "
+            "(channel `profile`) before it is sent (503 with Retry-After if it cannot be)."
         ),
     )
-    async def profile(self, credit_code: FromPath[str],
-                      request: Request[Any, Any, Any]) -> JsonBody:
-        [answer] = await profiles.lookup_many(
-            _services(request).reading(), [profiles.Identifier(credit_code=credit_code)]
-        )
-        return _one(answer, "subject with this credit code")
+    async def profile(
+        self,
+        credit_code: FromPath[str],
+        request: Request[Any, Any, Any],
+        purpose: Annotated[
+            str | None,
+            Parameter(
+                max_length=100,
+                description=(
+                    "Why the bureau asks, for a profile that shows practitioners: one of the "
+                    "policy's bureau_query_purposes "
+                    f"(by default {', '.join(Policy().bureau_query_purposes)})"
+                ),
+            ),
+        ] = None,
+    ) -> JsonBody:
+        services = _services(request)
+        asked = [profiles.Identifier(credit_code=credit_code)]
+        answers = await profiles.lookup_many(services.reading(), asked)
+        if answers[0].disclosed:
+            stated = _check_purpose(services, purpose, _SHOWS_PEOPLE)
+            await _record(services, provide_principal(request), asked, answers, stated, "profile")
+        return _one(answers[0], "subject with this credit code")
 
     @get(
         "/subjects",
@@ -406,9 +440,10 @@ class BureauController(Controller):
         description=(
             "Each answer is `found` (with the profile), `not_found`, or `invalid` (with the "
             "field, reason and accepted values). `purpose` is required when any identifier is "
-            "a document; each valid document identifier is recorded, found or not, and the "
-            "answer is sent only once the records are stored (503 with Retry-After, and no "
-            "profiles, if they cannot be)."
+            "a document, or any profile found shows practitioners (a management "
+            "enterprise's); each valid document identifier is recorded, found or not, and so "
+            "is each practitioner a profile shows; the answer is sent only once the records "
+            "are stored (503 with Retry-After, and no profiles, if they cannot be)."
         ),
     )
     async def bulk(
@@ -430,6 +465,8 @@ class BureauController(Controller):
             for i in data.identifiers
         ]
         answers = await profiles.lookup_many(services.reading(), asked)
+        if purpose is None and any(answer.disclosed for answer in answers):
+            purpose = _check_purpose(services, data.purpose, _SHOWS_PEOPLE)
         await _record(services, principal, asked, answers, purpose, "bulk")
         results: list[BulkResultJson] = []
         for index, answer in enumerate(answers):

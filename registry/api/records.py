@@ -188,7 +188,8 @@ class CreditHistoryController(Controller):
          responses=problem_responses(401, 403, 404),
          summary="A subject's full credit history",
          description="Every version of every record, listing, objection and repair of the "
-                     "subject, in log order, each with its audit-log index, leaf fields and row.")
+                     "subject, and of every fund-manager relation it is part of, in log order, "
+                     "each with its audit-log index, leaf fields and row.")
     async def credit_history(self, subject_id: FromPath[uuid.UUID],
                              services: NamedDependency[Services]) -> list[HistoryItem]:
         rows = await history.subject_credit_history(services, subject_id)

@@ -8,8 +8,8 @@ needs no extra bookkeeping on the write path. Only leaves below the integrated
 head (``tlog_head.size``) are served, so every item is already provable with an
 inclusion proof against a signed checkpoint.
 
-Each leaf whose object is a subject, credit record, blacklist entry or
-affiliation is projected from the version body stored with it, by the disclosure
+Each leaf whose object is a subject, credit record, blacklist entry, affiliation or
+fund-manager relation is projected from the version body stored with it, by the disclosure
 gate (registry/domain/disclosure.py) on the day of the read; leaves of other
 objects (tokens, objections, repairs …) only advance the cursor, and so does a
 leaf that yields no item:
@@ -24,6 +24,11 @@ leaf that yields no item:
   builds them: a bureau that got nothing while the person was a minor then has
   what the profile shows;
 - an affiliation: ``upsert``;
+- a fund-manager relation (``fund_manager``): ``upsert``, under the firm's
+  ``subject_id``; it belongs to the manager's profile too (``manager_id``). A profile's
+  ``managers``, ``firms`` and ``practitioners`` pair such relations (and affiliations
+  naming a manager) with the subject on the other side, which the feed brings as that
+  subject's own items: a replay joins them, as the profile does;
 - a credit record or blacklist entry: ``upsert`` when this version is in
   publication today; ``delete`` when it is not, but this or an earlier version
   of it could have been in publication on some day on or after it was written
@@ -73,11 +78,13 @@ from registry.bureau import profile_sql
 from registry.bureau.views import (
     FEED_TYPES,
     BureauAffiliation,
+    BureauFundManager,
     BureauListing,
     BureauRecord,
     BureauSubject,
     SubjectReader,
     affiliation_view,
+    fund_manager_view,
     listing_view,
     masked_list,
     record_view,
@@ -110,6 +117,7 @@ class FeedItem(Struct, kw_only=True, omit_defaults=True):
     record: BureauRecord | None = None
     listing: BureauListing | None = None
     affiliation: BureauAffiliation | None = None
+    fund_manager: BureauFundManager | None = None
 
 
 class ChangePage(Struct, kw_only=True):
@@ -155,6 +163,8 @@ def _subject_of(object_type: str, object_id: str, body: dict[str, Any]) -> uuid.
         return uuid.UUID(object_id)
     if object_type == "affiliation":
         return uuid.UUID(body["practitioner_id"])
+    if object_type == "fund_manager":
+        return uuid.UUID(body["firm_id"])
     return uuid.UUID(body["subject_id"])
 
 
@@ -325,6 +335,8 @@ async def read_changes(services: Services, since: str | None, limit: int) -> Cha
             continue
         if object_type == "affiliation":
             item.affiliation = affiliation_view(body)
+        elif object_type == "fund_manager":
+            item.fund_manager = fund_manager_view(body)
         elif PUBLICATIONS[object_type].shown(body, on):
             if object_type == "credit_record":
                 item.record = record_view(body, reader.policy)

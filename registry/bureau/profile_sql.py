@@ -14,6 +14,13 @@ The JSON is what ``msgspec`` encodes for the structs in registry/bureau/views.py
 (the OpenAPI schema): the columns are derived from those structs, and exact
 amounts are cast to text as msgspec writes ``Decimal``.
 
+An organisation's relations (``RELATED``: a firm's managers, a manager's firms and the
+practitioners affiliated to it) are built on every read, never kept in the cache: each
+item pairs the relation with the subject on its other side, whose number Python
+decrypts, masks and age-checks (registry/bureau/views.py ``related_views``). Writes to
+them still bump the profile's generation (schema/0020_fund_managers.sql), so a profile a
+process keeps is confirmed by ``CURRENT`` as any other.
+
 ``CURRENT`` asks only whether a profile the process already sent is still
 current (registry/bureau/profile_memo.py). The statements that store lists are here
 too, beside the list SQL they share: ``FILL`` (a lookup's lists, written in the
@@ -27,7 +34,13 @@ from typing import get_args, get_type_hints
 
 import msgspec
 
-from registry.bureau.views import BureauAffiliation, BureauListing, BureauRecord, BureauSubject
+from registry.bureau.views import (
+    BureauAffiliation,
+    BureauFundManager,
+    BureauListing,
+    BureauRecord,
+    BureauSubject,
+)
 from registry.domain.disclosure import LISTINGS, RECORDS
 
 
@@ -74,6 +87,41 @@ LISTS = (
     f" {_LISTS['listings']} AS listings FROM unnest($2::uuid[]) AS q (id)"
     " JOIN subjects s ON s.id = q.id"
 )
+
+
+def _related(relation: type[msgspec.Struct], source: str, mine: str, other: str) -> str:
+    """The JSON list of the rows ``r`` of ``source`` whose column ``mine`` names subject
+    ``s``, oldest first, each ``{"relation": r's fields, "subject": the other side's row}``
+    (``other``: its column in ``r``), that row with its bureau fields but the number, which
+    only Python may decrypt, and the ciphers as base64 (as a stored body holds them)."""
+    fields = [f for f in BureauSubject.__struct_fields__ if f != "document_number"]
+    subject = ", ".join(
+        [f"'{f}', o.{f}" for f in fields]
+        + [f"'{c}', translate(encode(o.{c}, 'base64'), E'\\n', '')"
+           for c in ("document_cipher", "birth_date_cipher")]
+    )
+    item = (
+        "json_build_object('relation', json_build_object("
+        + ", ".join(f"'{f}', r.{f}" for f in relation.__struct_fields__)
+        + f"), 'subject', json_build_object({subject}))"
+    )
+    return (
+        f"(SELECT convert_to(coalesce(json_agg({item} ORDER BY r.valid_from, r.id), '[]')::text,"  # noqa: S608 - fixed names
+        f" 'UTF8') FROM {source} r JOIN subjects o ON o.id = r.{other}"
+        f" WHERE r.{mine} = s.id)"
+    )
+
+
+# By list: the kind of subject that has it ('vc_firm', 'vc_manager': subjects.kind), and
+# how it is built. Only a vc_manager's profile shows people.
+RELATED = {
+    "managers": ("vc_firm", _related(BureauFundManager, "fund_managers", "firm_id", "manager_id")),
+    "firms": ("vc_manager", _related(BureauFundManager, "fund_managers", "manager_id", "firm_id")),
+    "practitioners": (
+        "vc_manager",
+        _related(BureauAffiliation, "affiliations", "organisation_id", "practitioner_id"),
+    ),
+}
 _HIT = "c.records IS NOT NULL AND c.as_of <= $1 AND (c.valid_until IS NULL OR $1 < c.valid_until)"
 # What the subject part is built from (views.SubjectReader), and how answers are matched.
 _SUBJECT = [
@@ -90,6 +138,10 @@ _COLUMNS = ", ".join(
         ),
         "CASE WHEN h.cache_hit THEN c.as_of ELSE $1 END AS lists_as_of",
         f"CASE WHEN h.cache_hit THEN c.valid_until ELSE {_NEXT_CHANGE} END AS lists_valid_until",
+        *(
+            f"CASE WHEN s.kind = '{kind}' THEN {built} END AS {name}_json"
+            for name, (kind, built) in RELATED.items()
+        ),
     ]
 )
 _CACHE = " LEFT JOIN bureau_profile_cache c ON c.subject_id = s.id"

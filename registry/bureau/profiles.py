@@ -35,7 +35,16 @@ from registry.bureau import profile_sql
 from registry.bureau.profile_cache import Lists
 from registry.bureau.profile_memo import NEVER_TRUSTED, Shown
 from registry.bureau.runtime import BureauRuntime, bureau_runtime
-from registry.bureau.views import BureauSubject, SubjectReader, masked_list
+from registry.bureau.views import (
+    BureauAffiliate,
+    BureauManagedFirm,
+    BureauManager,
+    BureauSubject,
+    SubjectReader,
+    masked_list,
+    people_shown,
+    related_views,
+)
 from registry.clock import today
 from registry.db.changes import CHANGES
 from registry.db.types import Conn
@@ -44,13 +53,16 @@ from registry.identifiers import validate_credit_code, validate_document
 from registry.services import Services
 
 
-class ProfileJson(msgspec.Struct):
-    """A ``BureauProfile`` on the wire: the same fields, the lists already JSON."""
+class ProfileJson(msgspec.Struct, omit_defaults=True):
+    """A ``BureauProfile`` on the wire: the same fields, the kept lists already JSON."""
 
     subject: BureauSubject
     affiliations: msgspec.Raw
     records: msgspec.Raw
     listings: msgspec.Raw
+    managers: list[BureauManager] = []
+    firms: list[BureauManagedFirm] = []
+    practitioners: list[BureauAffiliate] = []
 
 
 @dataclass(frozen=True)
@@ -73,6 +85,9 @@ class Answer:
     # The practitioner looked up, found (also when answered not_found as a minor):
     # what the access record names.
     practitioner_id: uuid.UUID | None = None
+    # The practitioners a found organisation's profile shows (a manager's): whom sending
+    # it discloses, each to be recorded first.
+    disclosed: tuple[uuid.UUID, ...] = ()
 
 
 _CODE_ACCEPTED = "an object with credit_code, or with document_type and document_number"
@@ -142,12 +157,18 @@ def _build(
         runtime.profile_fills.fill(row["id"], lists)
     if reader.is_minor(row):
         return None
+    related = related_views(
+        reader, row["managers_json"], row["firms_json"], row["practitioners_json"]
+    )
     body = _ENCODER.encode(
         ProfileJson(
             subject=reader.view(row),
             affiliations=msgspec.Raw(lists.affiliations),
             records=msgspec.Raw(masked_list("credit_record", lists.records, reader.policy)),
             listings=msgspec.Raw(masked_list("blacklist_entry", lists.listings, reader.policy)),
+            managers=related.managers,
+            firms=related.firms,
+            practitioners=related.practitioners,
         )
     )
     # From ``on``, not the lists' first day: the subject part was judged (the minor rule)
@@ -250,5 +271,8 @@ async def lookup_many(services: Services, items: list[Identifier]) -> list[Answe
         if subject.profile is None:
             answers.append(Answer("not_found", practitioner_id=person))
         else:
-            answers.append(Answer("found", profile=subject.profile, practitioner_id=person))
+            # Read off the bytes sent, wherever they came from (built, or the memo's).
+            shown = people_shown(subject.profile) if subject.kind == "vc_manager" else ()
+            answers.append(Answer("found", profile=subject.profile, practitioner_id=person,
+                                  disclosed=shown))
     return answers

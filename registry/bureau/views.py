@@ -14,6 +14,16 @@ minor on the day of the read (any stored GB 11643 number, whatever its document
 type) is answered exactly like an unknown one (``not_found``; no item in the feed),
 so a bureau cannot even learn that a minor is registered.
 
+Relations between subjects are shown from both sides, each item with the bureau view
+of the subject on the other side (``related_views``): a firm's profile its managers
+(``managers``), a manager's the firms it manages (``firms``) and the practitioners
+affiliated to it (``practitioners``, masked and age-checked by the same ``SubjectReader``
+as a practitioner's own profile, a minor left out entirely). Like a practitioner's
+affiliations, every relation is listed, ended ones too, with its days: the one whose
+days hold the day of the read is the current one. A profile that shows practitioners
+discloses them, so it is answered only for a stated purpose and each adult shown is
+recorded (``people_shown``, registry/api/bureau.py).
+
 Bureaus see document numbers masked (``disclosure.AUDIENCES``), so a GB 11643 number
 typed into a record's or listing's free text reaches them masked too, through the
 public surfaces' function (``disclosure.mask_free_text``): in items built here
@@ -38,7 +48,7 @@ from registry.services import Services
 from registry.structs.credit import RecordItems
 
 # Audited object types the bureau view is made of (the change feed's filter).
-FEED_TYPES = ("subject", "credit_record", "blacklist_entry", "affiliation")
+FEED_TYPES = ("subject", "credit_record", "blacklist_entry", "affiliation", "fund_manager")
 # A current row (profiles) or a decoded stored version (the feed).
 Row = Mapping[str, Any] | asyncpg.Record
 
@@ -71,6 +81,41 @@ class BureauAffiliation(Struct, kw_only=True):
     log_index: int
 
 
+class BureauFundManager(Struct, kw_only=True):
+    """A vc_firm's fund manager (a vc_manager) from ``valid_from`` to ``valid_to``, both
+    days included (``valid_to`` null: not ended)."""
+
+    id: uuid.UUID
+    firm_id: uuid.UUID
+    manager_id: uuid.UUID
+    valid_from: date
+    valid_to: date | None
+    version: int
+    log_index: int
+
+
+class BureauManager(Struct, kw_only=True):
+    """On a firm's profile: a relation naming its manager, and that manager."""
+
+    fund_manager: BureauFundManager
+    manager: BureauSubject
+
+
+class BureauManagedFirm(Struct, kw_only=True):
+    """On a manager's profile: a relation naming a firm it manages, and that firm."""
+
+    fund_manager: BureauFundManager
+    firm: BureauSubject
+
+
+class BureauAffiliate(Struct, kw_only=True):
+    """On a manager's profile: an affiliation naming it, and the practitioner (the number
+    masked, as on the practitioner's own profile)."""
+
+    affiliation: BureauAffiliation
+    practitioner: BureauSubject
+
+
 class BureauRecord(RecordItems, kw_only=True):
     """A published credit record with every 双公示 item, as bureaus see it."""
 
@@ -98,11 +143,16 @@ class BureauListing(Struct, kw_only=True):
     log_index: int
 
 
-class BureauProfile(Struct, kw_only=True):
+class BureauProfile(Struct, kw_only=True, omit_defaults=True):
     subject: BureauSubject
     affiliations: list[BureauAffiliation]
     records: list[BureauRecord]
     listings: list[BureauListing]
+    # Relations seen from this subject's side; absent when empty (registry/bureau/
+    # profile_sql.py RELATED).
+    managers: list[BureauManager] = []
+    firms: list[BureauManagedFirm] = []
+    practitioners: list[BureauAffiliate] = []
 
 
 def _pick(data: Row, kind: type[Any]) -> Any:
@@ -132,6 +182,81 @@ def masked_list(object_type: str, raw: bytes, policy: Policy) -> bytes:
 def affiliation_view(data: Row) -> BureauAffiliation:
     view: BureauAffiliation = _pick(data, BureauAffiliation)
     return view
+
+
+def fund_manager_view(data: Row) -> BureauFundManager:
+    view: BureauFundManager = _pick(data, BureauFundManager)
+    return view
+
+
+class _Pair(Struct):
+    """An item of a RELATED list as PostgreSQL builds it (registry/bureau/profile_sql.py):
+    the relation's row and the other side's subject row (ciphers in base64)."""
+
+    relation: dict[str, Any]
+    subject: dict[str, Any]
+
+
+class Related(Struct, kw_only=True):
+    """A profile's relation lists (``BureauProfile``'s last three fields)."""
+
+    managers: list[BureauManager] = []
+    firms: list[BureauManagedFirm] = []
+    practitioners: list[BureauAffiliate] = []
+
+
+def related_views(
+    reader: SubjectReader, managers: bytes | None, firms: bytes | None,
+    practitioners: bytes | None,
+) -> Related:
+    """The relation lists of a profile from the JSON PostgreSQL built (None: not this kind
+    of subject): each relation with the bureau view of the subject on its other side, and
+    no trace of a practitioner who is a minor on the reader's day."""
+    def pairs(raw: bytes | None) -> list[_Pair]:
+        return [] if raw is None else msgspec.json.decode(raw, type=list[_Pair])
+
+    return Related(
+        managers=[
+            BureauManager(fund_manager=fund_manager_view(p.relation), manager=reader.view(p.subject))
+            for p in pairs(managers)
+        ],
+        firms=[
+            BureauManagedFirm(fund_manager=fund_manager_view(p.relation), firm=reader.view(p.subject))
+            for p in pairs(firms)
+        ],
+        practitioners=[
+            BureauAffiliate(affiliation=affiliation_view(p.relation),
+                            practitioner=reader.view(p.subject))
+            for p in pairs(practitioners)
+            if not reader.is_minor(p.subject)
+        ],
+    )
+
+
+class _Person(Struct):
+    id: uuid.UUID
+
+
+class _Shown(Struct):
+    practitioner: _Person
+
+
+class _PeopleShown(Struct):
+    practitioners: list[_Shown] = []
+
+
+# In an encoded profile these bytes can only be the key of its list of practitioners: a
+# quote inside a JSON string value is escaped.
+_PRACTITIONERS_KEY = b'"practitioners":'
+
+
+def people_shown(profile: bytes) -> tuple[uuid.UUID, ...]:
+    """The practitioners an encoded profile shows on its ``practitioners`` list (adults:
+    minors are never in it), each once, in order: whom sending it discloses."""
+    if _PRACTITIONERS_KEY not in profile:
+        return ()
+    shown = msgspec.json.decode(profile, type=_PeopleShown).practitioners
+    return tuple(dict.fromkeys(item.practitioner.id for item in shown))
 
 
 def _cipher(value: Any) -> bytes:

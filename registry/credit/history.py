@@ -59,7 +59,8 @@ def versions_as_of_sql(object_type: str, moment: str) -> str:
 
 
 async def subject_credit_history(services: Services, subject_id: uuid.UUID) -> list[asyncpg.Record]:
-    """Every version of the subject's records, listings, objections and repairs, in log order.
+    """Every version of the subject's records, listings, objections and repairs, and of the
+    fund-manager relations it is part of (as firm or as manager), in log order.
 
     Rows carry object_type, object_id, log_index, the leaf and the stored body
     (canonical JSON of the row at that version).
@@ -73,6 +74,8 @@ async def subject_credit_history(services: Services, subject_id: uuid.UUID) -> l
             UNION ALL SELECT 'blacklist_entry', id::text FROM blacklist_entries WHERE subject_id = $1
             UNION ALL SELECT 'objection', id::text FROM objections WHERE subject_id = $1
             UNION ALL SELECT 'repair', id::text FROM repairs WHERE subject_id = $1
+            UNION ALL SELECT 'fund_manager', id::text FROM fund_managers
+                WHERE firm_id = $1 OR manager_id = $1
         )
         SELECT o.object_type, o.object_id, o.log_index, o.body, l.leaf
         FROM owned w

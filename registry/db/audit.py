@@ -34,6 +34,7 @@ TABLE_OF: dict[str, str] = {
     "subject": "subjects",
     "token": "api_tokens",
     "affiliation": "affiliations",
+    "fund_manager": "fund_managers",
     "credit_record": "credit_records",
     "blacklist_entry": "blacklist_entries",
     "objection": "objections",

@@ -15,10 +15,13 @@ The reference for who sees what (the README links here; ``AUDIENCES`` holds the
 same as data):
 
 - **public** (no token): records and listings in publication on D, with their
-  双公示 items and objection marks; document numbers masked; nothing about a
-  minor. Changes nothing. Through ``/public/`` (page, signed feed, exports).
+  双公示 items and objection marks; beside an item about a firm or a management
+  enterprise, the organisations on the other side of its fund-manager relations on D
+  (names and credit codes; never the practitioners); document numbers masked; nothing
+  about a minor. Changes nothing. Through ``/public/`` (page, signed feed, exports).
 - **bureau** (bureau token): what the public sees, plus subjects, affiliations,
-  versions and log indexes; masked numbers; nothing about a minor (``not_found``,
+  fund-manager relations, versions and log indexes; masked numbers; nothing about a
+  minor (``not_found``,
   no feed item). Files objections and repair applications about what it sees
   (anything else is answered as missing). Only through ``/v1/bureau/…``: a
   practitioner query or change-feed page states a purpose, is recorded in
@@ -142,14 +145,16 @@ class Sight:
 AUDIENCES: Final[Mapping[Audience, Sight]] = MappingProxyType({
     Audience.PUBLIC: Sight(
         sees="records and listings in publication on the day, with their 双公示 items and "
-        "objection marks",
+        "objection marks, and beside an item about an organisation the organisations its "
+        "fund-manager relations name on the day",
         numbers="masked",
         minors=False,
         may_change="nothing",
         through="/public/ (page, signed feed, exports); no token",
     ),
     Audience.BUREAU: Sight(
-        sees="what the public sees, plus subjects, affiliations, versions, log indexes",
+        sees="what the public sees, plus subjects, affiliations, fund-manager relations, "
+        "versions, log indexes",
         numbers="masked",
         minors=False,
         may_change="files objections and repair applications about what it sees",

@@ -37,6 +37,10 @@ PENALTIES: Final = "行政处罚公示"
 BLACKLIST: Final = "严重失信主体名单"
 BLACKLIST_HEADING: Final = "创业投资领域严重失信主体名单"
 CREDIT_RECORD: Final = "信用记录"
+# A detail page's section on the organisations an item's subject is related to that day.
+RELATED_ORGANISATIONS: Final = "关联机构"
+FUND_MANAGER: Final = "创业投资管理企业"  # a firm's manager
+MANAGED_FIRM: Final = "受托管理的创业投资企业"  # a firm a manager manages
 WITHDRAWN: Final = "撤下"
 
 
@@ -198,9 +202,9 @@ def error_page_texts(status: int, field: str | None = None) -> tuple[str, str]:
 def all_labels() -> list[str]:
     """Every label above, for the tests that scan them."""
     found: list[str] = [SITE_NAME, SITE_TITLE, OBJECTION_MARK, LATEST_PENALTIES, PENALTIES,
-                        BLACKLIST, BLACKLIST_HEADING, CREDIT_RECORD, WITHDRAWN,
-                        search_heading(""), *REQUEST_REFUSED, BACK_HOME, ERROR_CODE,
-                        bad_query_explanation("")]
+                        BLACKLIST, BLACKLIST_HEADING, CREDIT_RECORD, RELATED_ORGANISATIONS,
+                        FUND_MANAGER, MANAGED_FIRM, WITHDRAWN, search_heading(""),
+                        *REQUEST_REFUSED, BACK_HOME, ERROR_CODE, bad_query_explanation("")]
     for names in (PENALTY_TYPE_NAMES, SUBJECT_CATEGORY_NAMES, RECORD_KIND_NAMES, GRADE_NAMES,
                   DOCUMENT_TYPE_NAMES, WITHDRAWAL_REASON_NAMES, OBJECT_TYPE_NAMES,
                   QUERY_PARAMETER_NAMES):

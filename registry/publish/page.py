@@ -25,6 +25,7 @@ from registry.publish.labels import (
     OBJECTION_MARK,
     PENALTY_COLUMNS,
     RECORD_KIND_NAMES,
+    RELATED_ORGANISATIONS,
     SITE_TITLE,
 )
 from registry.publish.selection import (
@@ -38,6 +39,7 @@ from registry.publish.selection import (
     public_listing,
     public_record,
     record_items,
+    related_organisations,
 )
 from registry.search import matcher, record_condition, search_key, subject_condition
 from registry.services import Services
@@ -370,6 +372,7 @@ async def detail(services: Services, day: date, what: str, item_id: uuid.UUID) -
         rows = [(title, values[key]) for key, title in LISTING_COLUMNS]
         heading = f"{BLACKLIST}：{values['zt_mc']}"
         published_on, end = row["listed_on"], row["planned_removal_on"]
+    related = await related_organisations(services, row["subject_id"], row["subject_kind"], day)
     size = await services.pool.fetchval("SELECT size FROM tlog_head")
     index = row["log_index"]
     proof = f"/log/proof/inclusion?index={index}&size={size}" if size and size > index else None
@@ -377,6 +380,8 @@ async def detail(services: Services, day: date, what: str, item_id: uuid.UUID) -
         "heading": heading,
         "mark": OBJECTION_MARK if row["under_objection"] else None,
         "rows": rows,
+        "related_heading": RELATED_ORGANISATIONS,
+        "related": related,
         "log_index": index,
         "proof_href": proof,
         "published_on": published_on.isoformat(),

@@ -19,7 +19,11 @@ module applies it to the public's queries:
   applied by ``public_text`` in every item built here); addresses, contacts and the
   legal representative's document number are never stored with an item here and
   never leave. Organisations show their credit code and the legal representative's
-  name.
+  name;
+- beside an item about an organisation, the organisations its fund-manager relations
+  name on ``d`` (a firm's manager, a manager's firms: ``related_organisations``), by
+  name and credit code. Never the practitioners affiliated to it: the public sees a
+  person only in an item about that person, never as a third party of another's.
 
 The SQL half runs in PostgreSQL; the minors half needs the decrypted number and
 runs in Python (``SubjectView.visible``). A caller must apply both.
@@ -54,7 +58,9 @@ from registry.errors import InvalidInput
 from registry.identifiers import DocumentType
 from registry.publish.labels import (
     DOCUMENT_TYPE_NAMES,
+    FUND_MANAGER,
     LISTING_COLUMNS,
+    MANAGED_FIRM,
     OBJECTION_MARK,
     PENALTY_COLUMNS,
     PENALTY_TYPE_NAMES,
@@ -338,3 +344,29 @@ async def public_listing(services: Services, entry_id: uuid.UUID, day: date) -> 
         entry_id,
     )
     return row
+
+
+# The organisation on the other side of a fund-manager relation, by the kind of the
+# subject an item is about: (label, the other side's column, the subject's column).
+_COUNTERPARTS: Final = {
+    "vc_firm": (FUND_MANAGER, "manager_id", "firm_id"),
+    "vc_manager": (MANAGED_FIRM, "firm_id", "manager_id"),
+}
+
+
+async def related_organisations(
+    services: Services, subject_id: uuid.UUID, kind: str, day: date
+) -> list[tuple[str, str]]:
+    """(label, "name（credit code）") of each organisation the subject's fund-manager
+    relations name on ``day`` (both days of a relation count): nothing for a practitioner."""
+    if kind not in _COUNTERPARTS:
+        return []
+    label, other, mine = _COUNTERPARTS[kind]
+    rows = await services.pool.fetch(
+        f"SELECT o.name, o.credit_code FROM fund_managers f JOIN subjects o ON o.id = f.{other}"  # noqa: S608 - fixed names
+        f" WHERE f.{mine} = $1 AND f.valid_from <= $2 AND (f.valid_to IS NULL OR $2 <= f.valid_to)"
+        " ORDER BY f.valid_from, f.id",
+        subject_id,
+        day,
+    )
+    return [(label, f"{r['name']}（{r['credit_code']}）") for r in rows]
