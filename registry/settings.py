@@ -16,7 +16,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 from registry.domain.policy import Policy
 from registry.domain.working_days import YearNotice
-from registry.tlog.note import ALG_COSIGNATURE_V1, NoteError, parse_verifier_key
+from registry.tlog.note import NoteError
+from registry.witness.cosignature import parse_witness_key
 from registry.working_calendar import CalendarFileError, read_override_file
 
 DEFAULT_ORIGIN = "registry.example/vc-credit"
@@ -113,14 +114,9 @@ def parse_witnesses(raw: str) -> tuple[WitnessEndpoint, ...]:
             )
         vkey, url = parts
         try:
-            verifier = parse_verifier_key(vkey)
+            verifier = parse_witness_key(vkey)
         except NoteError as error:
             raise SettingsError(f"{where}: {error}") from None
-        if verifier.alg != ALG_COSIGNATURE_V1:
-            raise SettingsError(
-                f"{where}: key type 0x{verifier.alg:02x} signs notes, not cosignatures; a "
-                "witness's key has type 0x04 (what `registry witness keygen` prints)"
-            )
         where = f"REGISTRY_WITNESSES witness {verifier.name}"
         parts_of = urlsplit(url)
         if parts_of.scheme not in ("http", "https") or not parts_of.hostname:

@@ -31,6 +31,7 @@ from registry.tlog.note import (
     Verifier,
     cosignature_message,
     key_id,
+    parse_verifier_key,
     verifier_key_string,
 )
 
@@ -86,6 +87,18 @@ class CosignatureSigner:
         )
         encoded = base64.b64encode(bytes([ALG_COSIGNATURE_V1]) + seed).decode()
         return f"{_PRIVATE_PREFIX}{self.name}+{self.key_id.hex()}+{encoded}"
+
+
+def parse_witness_key(vkey: str) -> Verifier:
+    """A witness's verifier key string (cosignature/v1, type 0x04); NoteError naming what is
+    wrong, also for a note-signing key (type 0x01: a log's, given where a witness's belongs)."""
+    verifier = parse_verifier_key(vkey.strip())
+    if verifier.alg != ALG_COSIGNATURE_V1:
+        raise NoteError(
+            f"key type 0x{verifier.alg:02x} signs notes, not cosignatures; a witness's key "
+            "has type 0x04 (cosignature/v1, what `registry witness keygen` prints)"
+        )
+    return verifier
 
 
 def generate_cosigner(name: str) -> CosignatureSigner:

@@ -13,9 +13,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from registry.tlog.note import ALG_COSIGNATURE_V1, NoteError, Verifier, parse_verifier_key
+from registry.tlog.note import NoteError, Verifier
 from registry.witness.cosignature import (
     cosignature_timestamp,
+    parse_witness_key,
     signature_line_key,
     signature_line_payload,
     split_signed_note,
@@ -38,14 +39,9 @@ class WitnessPolicy:
         witnesses: list[Verifier] = []
         for vkey in vkeys:
             try:
-                verifier = parse_verifier_key(vkey.strip())
+                verifier = parse_witness_key(vkey)
             except NoteError as error:
                 raise PolicyError(f"--witness: {error}") from None
-            if verifier.alg != ALG_COSIGNATURE_V1:
-                raise PolicyError(
-                    f"--witness {verifier.name}: key type 0x{verifier.alg:02x} signs notes, not "
-                    "cosignatures; a witness's key has type 0x04 (cosignature/v1)"
-                )
             if any(w.name == verifier.name for w in witnesses):
                 raise PolicyError(f"--witness {verifier.name} is given twice")
             witnesses.append(verifier)
