@@ -35,6 +35,9 @@ QUICK = [
     ("subject writes vs bare app", ["bench_writes.py", "--duration", "5", "--rounds", "1"]),
     ("penalty import", ["bench_import.py", "--rows", "5000"]),
     ("log verify", ["bench_verify.py", "--leaves", "100000", "--rounds", "1"]),
+    ("bureau lookups with a read replica", ["bench_replica.py", "--duration", "5",
+                                            "--rounds", "2"]),
+    ("writes with two witnesses", ["bench_witnessing.py", "--duration", "5", "--rounds", "3"]),
 ]
 FULL = [
     ("audit log: proofs and verify", ["bench_log.py", "1000", "10000", "100000", "1000000"]),
@@ -46,6 +49,9 @@ FULL = [
     ("subject writes vs bare app", ["bench_writes.py"]),
     ("penalty import", ["bench_import.py"]),
     ("log verify", ["bench_verify.py"]),
+    ("bureau lookups with a read replica", ["bench_replica.py", "--subjects", "100000",
+                                            "--records", "1000000"]),
+    ("writes with two witnesses", ["bench_witnessing.py"]),
 ]
 
 
