@@ -1,18 +1,19 @@
 """DATABASE_READ_URL: bureau and public reads from a real streaming replica, within the bound.
 
-The replica is a hot standby of the test server made with the embedded PostgreSQL's own
-``pg_basebackup -R``, started on a port of its own. Replay is paused to make it lag, and
-the standby is stopped to make it fail; every database involved is real.
+The primary is an embedded PostgreSQL of this module's own (whatever server the rest of
+the suite uses, even TEST_DATABASE_URL's), and the replica a hot standby of it made with
+the embedded PostgreSQL's own ``pg_basebackup -R``, started on a port of its own. Replay is
+paused to make it lag, and the standby is stopped to make it fail; every database involved
+is real.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
@@ -20,10 +21,11 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from registry.bureau.runtime import bureau_runtime
+from registry.db.embedded import start_embedded
 from registry.db.replica import ReadRoute
 from registry.services import Services
 from registry.settings import Settings
-from tests.conftest import PgServer
+from tests.conftest import PgServer, new_database
 from tests.credit_helpers import subject
 from tests.fault_helpers import free_port
 from tests.standby import Standby, make_standby
@@ -34,15 +36,25 @@ MAX_LAG_S = 1.0
 
 
 @pytest.fixture(scope="module")
-def standby(pg_server: PgServer) -> Iterator[Standby]:
-    socket = parse_qs(urlsplit(pg_server.uri).query).get("host", [""])[0]
-    if os.environ.get("TEST_DATABASE_URL") or not socket.startswith("/"):
-        pytest.skip("needs the embedded test server (a standby is made from its files)")
-    found = make_standby(pg_server.uri, free_port())
+def primary(tmp_path_factory: pytest.TempPathFactory) -> PgServer:
+    """A primary whose files are here to copy: the suite's server may be another machine's."""
+    return PgServer(start_embedded(tmp_path_factory.mktemp("replica-primary") / "home"))
+
+
+@pytest.fixture(scope="module")
+def standby(primary: PgServer) -> Iterator[Standby]:
+    found = make_standby(primary.uri, free_port())
     try:
         yield found
     finally:
         found.kill()
+
+
+@pytest.fixture
+async def database_url(primary: PgServer) -> AsyncIterator[str]:
+    """An empty database on this module's primary (the app migrates it at start)."""
+    async with new_database(primary, None) as url:
+        yield url
 
 
 @pytest.fixture
