@@ -34,7 +34,8 @@ ALG_COSIGNATURE_V1 = 0x04
 MAX_NOTE_BYTES = 1 << 20
 MAX_SIGNATURES = 100
 
-_SIG_PREFIX = "\u2014 "  # em dash, space
+# How every signature line of a signed note starts: em dash, space.
+SIGNATURE_PREFIX = "\u2014 "
 _ED25519_KEY_BYTES = 32
 _ED25519_SIG_BYTES = 64
 _COSIGNATURE_HEADER = "cosignature/v1\n"
@@ -196,7 +197,7 @@ class NoteSigner:
     def signature_line(self, text: str) -> str:
         """``— name base64(keyid || sig)`` plus newline, over the UTF-8 ``text``."""
         signature = self._key.sign(text.encode())
-        return f"{_SIG_PREFIX}{self.name} {base64.b64encode(self.key_id + signature).decode()}\n"
+        return f"{SIGNATURE_PREFIX}{self.name} {base64.b64encode(self.key_id + signature).decode()}\n"
 
     def private_key_string(self) -> str:
         """Go's signer-key string (``PRIVATE``, ``KEY``, name, hex key ID, base64(0x01||seed)
@@ -299,11 +300,11 @@ def open_note(note: str | bytes, verifiers: Iterable[Verifier]) -> tuple[str, li
     verified: list[str] = []
     seen: set[tuple[str, bytes]] = set()
     for line in lines:
-        if not line.startswith(_SIG_PREFIX):
+        if not line.startswith(SIGNATURE_PREFIX):
             raise NoteError(
                 f"signature line {line[:40]!r} does not start with an em dash and space"
             )
-        name, sep, sig64 = line[len(_SIG_PREFIX) :].partition(" ")
+        name, sep, sig64 = line[len(SIGNATURE_PREFIX) :].partition(" ")
         if not sep:
             raise NoteError(f"signature line {line[:40]!r} has no signature")
         _check_name(name)

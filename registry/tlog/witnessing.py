@@ -61,7 +61,13 @@ from registry.db.cosignatures import (
 from registry.db.tlog_store import Head
 from registry.settings import WitnessEndpoint
 from registry.tasks import stop_task
-from registry.tlog.note import NoteError, Verifier, open_note, parse_verifier_key
+from registry.tlog.note import (
+    SIGNATURE_PREFIX,
+    NoteError,
+    Verifier,
+    open_note,
+    parse_verifier_key,
+)
 from registry.tlog.proofs import consistency_proof
 from registry.witness.cosignature import (
     cosignature_timestamp,
@@ -81,7 +87,6 @@ MAX_CONFLICTS = 3
 # A witness answers a few signature lines; more is not an answer to keep in memory.
 MAX_ANSWER_BYTES = 64 * 1024
 _SIZE_ANSWER = re.compile(rb"(0|[1-9][0-9]{0,19})\n")
-_SIGNATURE_PREFIX = "\u2014 "
 # Consistency proofs read in one round, by (old size, new size).
 _Proofs = dict[tuple[int, int], list[bytes]]
 
@@ -141,7 +146,7 @@ def cosignature_line(verifier: Verifier, checkpoint: str, answer: bytes) -> tupl
         lines = answer.decode("utf-8")
     except UnicodeDecodeError:
         raise _Failed("bad_answer", "the answer is not UTF-8") from None
-    if not lines.startswith(_SIGNATURE_PREFIX) or not lines.endswith("\n") or "\n\n" in lines:
+    if not lines.startswith(SIGNATURE_PREFIX) or not lines.endswith("\n") or "\n\n" in lines:
         raise _Failed("bad_answer", f"the answer is not signature lines: {lines[:120]!r}")
     try:
         # As tlog-witness suggests: the lines appended to the checkpoint make one note,

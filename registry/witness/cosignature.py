@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from registry.tlog.note import (
     ALG_COSIGNATURE_V1,
+    SIGNATURE_PREFIX,
     NoteError,
     Verifier,
     cosignature_message,
@@ -40,7 +41,6 @@ SIGNATURE_BYTES = 64
 PAYLOAD_BYTES = 4 + TIMESTAMP_BYTES + SIGNATURE_BYTES
 MAX_TIMESTAMP = (1 << 63) - 1
 
-_SIG_PREFIX = "\u2014 "  # em dash, space: how every note signature line starts
 _SEED_BYTES = 32
 # Spelled in two parts so that scans for committed private keys (which look for this
 # prefix) do not flag the format's own definition (as in registry/tlog/note.py).
@@ -76,7 +76,7 @@ class CosignatureSigner:
             raise NoteError(f"cosignature timestamp {timestamp} must be between 1 and 2^63-1")
         signature = self._key.sign(cosignature_message(timestamp, text.encode()))
         payload = self.key_id + timestamp.to_bytes(TIMESTAMP_BYTES, "big") + signature
-        return f"{_SIG_PREFIX}{self.name} {base64.b64encode(payload).decode()}\n"
+        return f"{SIGNATURE_PREFIX}{self.name} {base64.b64encode(payload).decode()}\n"
 
     def private_key_string(self) -> str:
         """``PRIVATE+KEY+name+hexid+base64(0x04 ‖ seed)``: for the key file, never for logs."""
@@ -151,9 +151,9 @@ def split_signed_note(note: str) -> tuple[str, list[str]]:
 
 def signature_line_key(line: str) -> tuple[str, bytes] | None:
     """(key name, key ID) of a signature line, or None if the line is not one."""
-    if not line.startswith(_SIG_PREFIX):
+    if not line.startswith(SIGNATURE_PREFIX):
         return None
-    name, sep, sig64 = line[len(_SIG_PREFIX) :].partition(" ")
+    name, sep, sig64 = line[len(SIGNATURE_PREFIX) :].partition(" ")
     try:
         raw = base64.b64decode(sig64, validate=True)
     except (binascii.Error, ValueError):
@@ -165,4 +165,4 @@ def signature_line_key(line: str) -> tuple[str, bytes] | None:
 
 def signature_line_payload(line: str) -> bytes:
     """The decoded ``key ID ‖ signature`` of a signature line accepted by ``open_note``."""
-    return base64.b64decode(line[len(_SIG_PREFIX) :].partition(" ")[2], validate=True)
+    return base64.b64decode(line[len(SIGNATURE_PREFIX) :].partition(" ")[2], validate=True)
