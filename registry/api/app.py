@@ -53,6 +53,7 @@ def route_handlers() -> Sequence[ControllerRouterHandler]:
     from registry.api.objections import ObjectionController, RepairController
     from registry.api.public import PUBLIC_HANDLERS
     from registry.api.records import CreditHistoryController, RecordController
+    from registry.console.router import console_router
 
     return [
         front_door,
@@ -76,6 +77,7 @@ def route_handlers() -> Sequence[ControllerRouterHandler]:
         AccessRecordController,
         Router(path="/log", route_handlers=LOG_HANDLERS, tags=["audit log"]),
         *PUBLIC_HANDLERS,
+        console_router(),
     ]
 
 

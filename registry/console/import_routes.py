@@ -1,0 +1,5 @@
+"""(being built)"""
+
+from litestar.types import ControllerRouterHandler
+
+IMPORT_HANDLERS: list[ControllerRouterHandler] = []

@@ -1,0 +1,52 @@
+"""Driving the console over HTTP as a browser would: fetch a page, take the CSRF token
+from its form, post the form with it. The client keeps the cookies (CSRF and session)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import asyncpg
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from tests.conftest import issue
+
+Client = AsyncTestClient[Litestar]
+_CSRF_INPUT = re.compile(r'name="_csrf_token" value="([^"]+)"')
+
+
+def csrf_in(html: str) -> str:
+    """The CSRF token of the page's first form."""
+    found = _CSRF_INPUT.search(html)
+    assert found, "the page has no form carrying a CSRF token"
+    return found.group(1)
+
+
+async def csrf_from(client: Client, path: str) -> str:
+    page = await client.get(path)
+    assert page.status_code == 200, (path, page.status_code, page.text[:300])
+    return csrf_in(page.text)
+
+
+async def submit(client: Client, page_path: str, action: str, fields: dict[str, Any],
+                 **kwargs: Any) -> Any:
+    """Post ``fields`` to ``action`` the way the form on ``page_path`` does (with its token);
+    redirects are not followed, so the answer can be looked at."""
+    token = await csrf_from(client, page_path)
+    return await client.post(action, data={**fields, "_csrf_token": token},
+                             follow_redirects=False, **kwargs)
+
+
+async def sign_in(client: Client, token: str, next_path: str = "") -> Any:
+    return await submit(client, "/console/sign-in", "/console/sign-in",
+                        {"token": token, "next": next_path})
+
+
+async def signed_in_regulator(client: Client, db: asyncpg.Pool,
+                              authority: str | None = None) -> str:
+    """A regulator token of ``authority`` (default the suite's), signed in on ``client``."""
+    token = await issue(db, "regulator", authority=authority)
+    answer = await sign_in(client, token)
+    assert answer.status_code == 303, answer.text[:500]
+    return token
