@@ -7,6 +7,7 @@ both are scanned for traditional characters (tests/test_simplified_chinese.py).
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
 from registry.imports.problems import rule_reason_zh
@@ -38,16 +39,17 @@ _REFUSALS: Final = {
     503: ("系统繁忙", "系统暂时无法处理，请稍后再试。"),
 }
 
-# Chinese for the use cases' English refusals that an official meets at the console,
-# by a phrase each contains; the first match wins. The import's table
-# (imports/problems.py) covers the record rules.
+# Chinese for the use cases' English refusals that an official meets at the console:
+# (regular expression searched in the English, Chinese template with \1-style groups
+# from it); the first match wins. The import's table (imports/problems.py) covers the
+# record rules. Dates in the English are ISO days and stay so in the Chinese.
 _REASONS_ZH: Final[tuple[tuple[str, str], ...]] = (
-    ("belongs to authority", "该信息由其他机关登记，只有登记机关可以操作。"),
-    ("was recorded by authority", "该信息由其他机关登记，只有登记机关可以操作。"),
-    ("not your authority", "该信息由其他机关登记，只有登记机关可以操作。"),
-    ("version", "该信息已被修改（版本已变化），请刷新页面查看最新内容后再操作。"),
-    ("objection window", "异议期尚未届满，暂不能执行此步骤。"),
+    (r"'list' is allowed only after the objection window ends on (\d{4}-\d\d-\d\d)",
+     r"异议期至 \1 届满，届满后方可列入名单。"),
+    (r"'list' is allowed only after the objection is settled",
+     "有异议尚未处理，处理后方可列入名单。"),
 )
+_COMPILED: Final = tuple((re.compile(pattern), template) for pattern, template in _REASONS_ZH)
 
 
 def refusal(status: int) -> tuple[str, str]:
@@ -59,7 +61,8 @@ def refusal(status: int) -> tuple[str, str]:
 
 def reason_zh(detail: str) -> str:
     """The Chinese for a use case's English refusal; the record rules' table otherwise."""
-    for phrase, zh in _REASONS_ZH:
-        if phrase in detail:
-            return zh
+    for pattern, template in _COMPILED:
+        found = pattern.search(detail)
+        if found:
+            return found.expand(template)
     return rule_reason_zh(detail)
