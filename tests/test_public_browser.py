@@ -1,18 +1,14 @@
 """The public page in a real browser: Debian's headless chromium driven by Playwright.
 
-The app runs under uvicorn on 127.0.0.1 (a free port, its own thread and event
-loop) against this test's database; records are created through its HTTP API.
-Never `playwright install`: the browser is /usr/bin/chromium (see PLATFORM.md).
+The app runs under uvicorn (tests/browser_helpers.py) against this test's database;
+records are created through its HTTP API.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,54 +16,24 @@ import asyncpg
 import httpx
 import playwright.async_api as playwright_api
 import pytest
-import uvicorn
 
 from registry.clock import ManualClock
 from registry.settings import Settings
+from tests.browser_helpers import CHROMIUM, launch, serving
 from tests.conftest import bearer, issue
 from tests.credit_helpers import penalty
 from tests.public_helpers import ADULT_ID, ADULT_MASKED, FIRM_NAME
 
-# Debian's chromium is installed by the README's test command (and .ci/run); without it
-# this test fails, never skips: a skipped browser test would prove nothing.
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 HEADING = "信用西宁 · 创业投资领域信用信息公示"
-
-
-async def _launch(pw: playwright_api.Playwright) -> playwright_api.Browser:
-    return await pw.chromium.launch(
-        executable_path=CHROMIUM,
-        args=["--headless=new", "--no-sandbox", "--disable-gpu",
-              "--disable-background-networking", "--disable-component-update",
-              "--no-first-run", "--disable-sync"],
-    )
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @pytest.fixture
 def live_server(settings: Settings, database_url: str, clock: ManualClock) -> Iterator[str]:
     from registry.api.app import create_app
 
-    app = create_app(settings, clock=clock, database_url=database_url, configure_logs=False)
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           lifespan="on"))
-    thread = threading.Thread(target=server.run, name="uvicorn-test", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("couldn't start uvicorn for the browser test")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(create_app(settings, clock=clock, database_url=database_url,
+                            configure_logs=False)) as url:
+        yield url
 
 
 def test_a_chinese_font_is_installed() -> None:
@@ -101,7 +67,7 @@ async def test_page_in_headless_chromium(live_server: str, db: asyncpg.Pool, tmp
         assert filed.status_code == 201, filed.text
 
     async with playwright_api.async_playwright() as pw:
-        browser = await _launch(pw)
+        browser = await launch(pw)
         try:
             page = await browser.new_page(viewport={"width": 390, "height": 844},
                                           java_script_enabled=False)
@@ -161,7 +127,7 @@ async def test_api_docs_render_without_internet(live_server: str) -> None:
             await route.abort()
 
     async with playwright_api.async_playwright() as pw:
-        browser = await _launch(pw)
+        browser = await launch(pw)
         try:
             page = await browser.new_page()
             page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)

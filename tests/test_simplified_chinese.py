@@ -46,6 +46,7 @@ TRADITIONAL_ONLY = frozenset(
     "與當監項屬閱讀題覽頁門網時間區個這們說開發經過還請"
 )
 TEMPLATES = Path(__file__).resolve().parents[1] / "registry" / "templates"
+CONSOLE = Path(__file__).resolve().parents[1] / "registry" / "console"
 ATOM = {"a": "http://www.w3.org/2005/Atom"}
 
 
@@ -79,6 +80,30 @@ def test_a_converter_changes_no_label() -> None:
     for template in TEMPLATES.glob("*.html"):
         text = template.read_text(encoding="utf-8")
         assert convert(text) == text, template.name
+
+
+def _console_strings() -> list[str]:
+    """Every string constant in the console's modules that holds a CJK character: the
+    console's own words (sign-in, refusals, reasons) live there and in its templates."""
+    import ast
+
+    found: list[str] = []
+    for module in CONSOLE.glob("*.py"):
+        for node in ast.walk(ast.parse(module.read_text(encoding="utf-8"))):
+            if (isinstance(node, ast.Constant) and isinstance(node.value, str)
+                    and any("\u4e00" <= ch <= "\u9fff" for ch in node.value)):
+                found.append(node.value)
+    return found
+
+
+def test_the_console_speaks_simplified_chinese() -> None:
+    import opencc
+
+    convert = opencc.OpenCC("t2s").convert
+    strings = _console_strings()
+    assert len(strings) > 10  # the scan finds the console's words at all
+    assert {text: convert(text) for text in strings if convert(text) != text} == {}
+    assert 'lang="zh-CN"' in (TEMPLATES / "console_base.html").read_text(encoding="utf-8")
 
 
 def test_penalty_columns_are_the_template_in_order() -> None:
