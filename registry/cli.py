@@ -193,6 +193,7 @@ def _announce(host: str, port: int, settings: Settings) -> None:
                else f"{base}/metrics (admin token)")
     structlog.get_logger("registry.serve").info(
         "serving", url=f"{base}/", api_docs=f"{base}/schema", public_page=f"{base}/public/",
+        console=f"{base}/console/",
         health=f"{base}/readyz", metrics=metrics, database=database,
     )
 

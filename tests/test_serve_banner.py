@@ -28,6 +28,7 @@ async def test_serve_names_its_address_docs_and_embedded_database(tmp_path: Path
     assert banner["url"] == f"{server.base}/"
     assert banner["api_docs"] == f"{server.base}/schema"
     assert banner["public_page"] == f"{server.base}/public/"
+    assert banner["console"] == f"{server.base}/console/"
     assert banner["database"] == f"embedded PostgreSQL in {tmp_path / 'pgdata'}"
 
 
