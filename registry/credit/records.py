@@ -316,8 +316,7 @@ async def correct_record(
                                         extra=extra, conn=own)
     current = await fetch(services, "credit_record", record_id, conn)
     await require_decider(conn, who, [current["authority_code"]], f"record {record_id}")
-    if current["status"] == "revoked":
-        raise Conflict(f"record {record_id} is revoked; a revoked record cannot be corrected")
+    record_rules.check_correctable(record_id, current["status"])
     unknown = set(changes) - set(CORRECTABLE)
     if unknown:
         raise InvalidInput(sorted(unknown)[0], "cannot be corrected", ", ".join(CORRECTABLE))
@@ -375,8 +374,7 @@ async def revoke_record(
                                        extra=extra, conn=own)
     current = await fetch(services, "credit_record", record_id, conn)
     await require_decider(conn, who, [current["authority_code"]], f"record {record_id}")
-    if current["status"] == "revoked":
-        raise Conflict(f"record {record_id} is already revoked")
+    record_rules.check_revocable(record_id, current["status"])
     written = await update_versioned(
         services, actor=who.actor, action="record.revoke", object_type="credit_record",
         object_id=record_id, version=version, conn=conn,

@@ -20,6 +20,9 @@ The rules:
   after it (a placeholder such as 9999-12-31 is not a date; "no end" is omitted).
 - The deciding authority never penalises itself: ``authority_code`` differs from
   the subject's credit code.
+- A revoked record is final: it is neither corrected nor revoked again
+  (``check_correctable``, ``check_revocable``; 409). The use cases ask these before
+  writing, and the console asks the same to decide whether to offer the step.
 
 Nothing here reads a clock or a database: every date and code is an argument.
 """
@@ -32,7 +35,7 @@ from datetime import date
 from decimal import Decimal
 
 from registry.domain.publicity import PenaltyType
-from registry.errors import InvalidInput
+from registry.errors import Conflict, InvalidInput
 
 # The earliest decision (or other past) date a client may give. The registry's
 # subjects (venture-capital enterprises, their managers and practitioners) and the
@@ -140,3 +143,15 @@ def check_authority_not_subject(authority_code: str, subject_code: str | None) -
             "decide on itself",
             "the code of the deciding authority, other than the subject's credit code",
         )
+
+
+def check_correctable(record_id: object, status: str) -> None:
+    """A record in ``status`` may be corrected: any status but revoked."""
+    if status == "revoked":
+        raise Conflict(f"record {record_id} is revoked; a revoked record cannot be corrected")
+
+
+def check_revocable(record_id: object, status: str) -> None:
+    """A record in ``status`` may be revoked: any status but revoked (already)."""
+    if status == "revoked":
+        raise Conflict(f"record {record_id} is already revoked")
