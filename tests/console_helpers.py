@@ -13,14 +13,19 @@ from litestar.testing import AsyncTestClient
 from tests.conftest import issue
 
 Client = AsyncTestClient[Litestar]
-_CSRF_INPUT = re.compile(r'name="_csrf_token" value="([^"]+)"')
+_CSRF_INPUT = re.compile(r'name="_csrf_token" value="([^"]*)"')
+_POST_FORM = re.compile(r'<form\b[^>]*method="post"[^>]*>(.*?)</form>', re.DOTALL | re.IGNORECASE)
 
 
 def csrf_in(html: str) -> str:
-    """The CSRF token of the page's first form."""
-    found = _CSRF_INPUT.search(html)
-    assert found, "the page has no form carrying a CSRF token"
-    return found.group(1)
+    """The page's CSRF token, after checking that every form posting on it carries it (a
+    form without it would be refused with 403 when a person sends it)."""
+    forms = _POST_FORM.findall(html)
+    assert forms, "the page has no form that posts"
+    tokens = {found.group(1) if (found := _CSRF_INPUT.search(form)) else "" for form in forms}
+    assert "" not in tokens, "a form on the page posts without a CSRF token"
+    assert len(tokens) == 1, tokens
+    return tokens.pop()
 
 
 async def csrf_from(client: Client, path: str) -> str:
