@@ -51,6 +51,12 @@ def _window(services: Services, target_type: str, target: asyncpg.Record) -> tup
     return RepairRoute.blacklist_removal, bl_rules.listing_window(state, services.policy)
 
 
+def check_repairable(services: Services, target_type: str, target: asyncpg.Record) -> None:
+    """Refuse (409) unless ``target`` is still in publication, as approving requires: the
+    check ``decide`` makes, for a page to ask before offering approval."""
+    _window(services, target_type, target)
+
+
 async def apply(services: Services, who: Acting, target_type: str, target_id: uuid.UUID,
                 grounds: str) -> Written:
     actor = who.actor
@@ -100,7 +106,7 @@ async def decide(services: Services, who: Acting, repair_id: uuid.UUID, *, appro
             f"the {row['target_type'].replace('_', ' ')} {row['target_id']} to repair")
         if approve:
             # Publication may have ended by itself since the application.
-            _window(services, row["target_type"], target)
+            check_repairable(services, row["target_type"], target)
         written = await update_versioned(
             services, actor=actor, action="repair.approve" if approve else "repair.reject",
             object_type="repair", object_id=repair_id, version=row["version"], conn=conn,
