@@ -171,7 +171,7 @@ async def test_notify_then_list_only_after_the_objection_window(
     entry = await entry_api(client, regulator, eid)
     assert entry["state"] == "listed" and entry["listed_on"] == "2026-03-13"
     shown = (await client.get(page_path)).text
-    assert "已列入" in shown and entry["planned_removal_on"] in shown
+    assert "严重失信主体名单条目 · 已列入名单" in shown and entry["planned_removal_on"] in shown
     assert form_for(shown, f"{page_path}/remove")
     assert not form_for(shown, f"{page_path}/withdraw")
     assert "已列入名单，不能撤回提请" in shown
@@ -223,7 +223,7 @@ async def test_remove_offers_only_the_reasons_the_rule_allows_today(
     entry = await entry_api(client, regulator, eid)
     assert entry["state"] == "removed" and entry["removal_reason"] == "decision_revoked"
     final = (await client.get(page_path)).text
-    assert "已移出" in final and "所依据的决定被撤销" in final
+    assert "严重失信主体名单条目 · 已移出名单" in final and "所依据的决定被撤销" in final
     assert "<button" not in final.split('id="steps-h"')[1].split("</section>")[0]
     assert "该条目已移出名单，办理已终结" in final
 

@@ -211,7 +211,7 @@ async def test_revoking_with_a_reason_then_the_revoke_button_is_gone_with_its_re
     assert "不能更正：该信息已撤销，已撤销的信息不能再更正。" in shown
     assert "已撤销" in shown and "复议决定撤销原处罚决定" in shown
     # The versions table lists both leaves.
-    assert shown.count('<td>登记</td>') == 1 and shown.count('<td>撤销</td>') == 1
+    assert shown.count('<td>登记信用信息</td>') == 1 and shown.count('<td>撤销信用信息</td>') == 1
 
 
 async def test_a_correction_changes_only_what_was_edited_and_a_stale_one_is_refused(
@@ -236,7 +236,7 @@ async def test_a_correction_changes_only_what_was_edited_and_a_stale_one_is_refu
     assert now["correction_note"] == "更正文号笔误"
     assert {k: now[k] for k in ("facts", "fine_amount", "penalty_types", "valid_until")} == {
         k: mine[k] for k in ("facts", "fine_amount", "penalty_types", "valid_until")}
-    assert "<td>更正</td>" in (await client.get(path)).text
+    assert "<td>更正信用信息</td>" in (await client.get(path)).text
     before = await log_size(db)
 
     stale = await submit(client, path, f"{path}/correct",

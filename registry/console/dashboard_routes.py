@@ -7,6 +7,7 @@ from typing import Any
 from litestar import Request, Response, get
 from litestar.di import NamedDependency
 
+from registry.console.names import label
 from registry.console.render import page
 from registry.console.sessions import Officer
 from registry.console.todo import LEAVING_WITHIN_DAYS, SECTION_LIMIT, todo_for
@@ -19,7 +20,7 @@ async def dashboard(request: Request[Any, Any, Any], officer: NamedDependency[Of
     # The primary, not a replica: what the official has just done must be here.
     todo = await todo_for(services, officer.principal)
     return page(request, "console_dashboard.html", officer=officer, title="待办", todo=todo,
-                leaving_days=LEAVING_WITHIN_DAYS, section_limit=SECTION_LIMIT)
+                leaving_days=LEAVING_WITHIN_DAYS, section_limit=SECTION_LIMIT, label=label)
 
 
 DASHBOARD_HANDLERS = [dashboard]

@@ -24,7 +24,7 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect
 
 from registry.clock import today
-from registry.console import decision_labels as names
+from registry.console import names
 from registry.console.decision_permits import (
     decider,
     entry_steps,
@@ -189,7 +189,7 @@ async def _entry_page(request: Request[Any, Any, Any], officer: Officer, entry_i
         title="严重失信主体名单条目", entry=row, subject=subject, today=day,
         state_name=names.name_of(names.ENTRY_STATES, row["state"]),
         removal_name=names.name_of(names.REMOVAL_REASONS, row["removal_reason"]),
-        withdrawal_name=names.name_of(names.WITHDRAWAL_REASONS, row["withdrawal_reason"]),
+        withdrawal_name=names.name_of(names.ENTRY_WITHDRAWAL_REASONS, row["withdrawal_reason"]),
         notice_channel_name=names.name_of(names.NOTICE_CHANNELS, row["notice_channel"]),
         basis=[_record_line(r) for r in basis], steps=steps, owner=owner,
         removal_options=[(reason.value, names.REMOVAL_REASONS[reason.value])

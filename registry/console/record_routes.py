@@ -24,6 +24,7 @@ from litestar.types import ControllerRouterHandler
 from registry import subjects
 from registry.clock import today
 from registry.console.forms import FormState, read_form, struct_from_form
+from registry.console.names import RECORD_STATUSES, name_of
 from registry.console.record_permits import record_permits
 from registry.console.record_view import (
     CORRECTION_FIELDS,
@@ -32,7 +33,6 @@ from registry.console.record_view import (
     LISTS,
     NEW_FIELDS,
     PENALTY_TYPE_OPTIONS,
-    STATUS_NAMES,
     correction_from_form,
     correction_state,
     ended_reason,
@@ -120,7 +120,7 @@ async def _record_page(request: Request[Any, Any, Any], services: Services, offi
         request, "console_record.html", officer=officer, status=status,
         title=f"信用信息 {record.decision_number or ''}".strip(),
         record=record, items=items(record), today=on.isoformat(),
-        status_name=STATUS_NAMES.get(record.status, record.status),
+        status_name=name_of(RECORD_STATUSES, record.status),
         withheld=withheld_reason(record), ended=ended_reason(record),
         subject=await _subject_view(services, record.subject_id),
         versions=await versions(services.pool, record_id),

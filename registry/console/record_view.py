@@ -1,12 +1,13 @@
 """What the record pages show, and how their forms become the API's structs.
 
 A record's items are shown under the national template's column names
-(``publish/labels.py``), its codes (kind, grade, penalty types, status) by their Chinese
-names; dates as YYYY-MM-DD (Beijing days), amounts in 万元 as stored, without trailing
-zeros. The correction form is the record's correctable fields (``records.CORRECTABLE``)
-prefilled with the current version: it always sends every field, so only those that
-differ from the version it was read from are handed to the use case as changes (an
-emptied field clears the item, as ``null`` does in the API).
+(``publish/labels.py``), its codes (kind, grade, penalty types) by their Chinese names,
+its status and its versions' actions by the console's (``names.py``); dates as
+YYYY-MM-DD (Beijing days), amounts in 万元 as stored, without trailing zeros. The
+correction form is the record's correctable fields (``records.CORRECTABLE``) prefilled
+with the current version: it always sends every field, so only those that differ from
+the version it was read from are handed to the use case as changes (an emptied field
+clears the item, as ``null`` does in the API).
 """
 
 from __future__ import annotations
@@ -16,13 +17,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from types import MappingProxyType
 from typing import Any, Final
 
 import asyncpg
 import msgspec
 
 from registry.console.forms import FormState, field_of, struct_from_form
+from registry.console.names import ACTIONS, name_of
 from registry.console.texts import reason_zh
 from registry.credit import records
 from registry.errors import InvalidInput
@@ -38,23 +39,6 @@ from registry.tlog.leaf import decode_leaf
 
 COLUMN: Final = dict(PENALTY_COLUMNS)
 
-STATUS_NAMES: Final[Mapping[str, str]] = MappingProxyType({
-    "published": "公示中",
-    "not_published": "不予公示",
-    "expired": "公示期满",
-    "revoked": "已撤销",
-    "repaired": "已信用修复",
-})
-# The audit log's actions on a credit record (registry/credit/*.py).
-ACTION_NAMES: Final[Mapping[str, str]] = MappingProxyType({
-    "record.create": "登记",
-    "record.correct": "更正",
-    "record.revoke": "撤销",
-    "record.expire": "公示期满",
-    "record.repair": "信用修复",
-    "record.objection_filed": "提出异议",
-    "record.objection_settled": "异议处理完毕",
-})
 # Why the publicity rules withhold a record (domain/publicity.py), for the officials.
 _WITHHELD: Final = (
     ("warning-only", "仅处以警告的行政处罚不予公示。"),
@@ -169,7 +153,7 @@ async def versions(pool: asyncpg.Pool, record_id: uuid.UUID) -> list[Version]:
         note = body.get("correction_note") if leaf.action == "record.correct" else (
             body.get("status_reason") if leaf.action == "record.revoke" else None)
         found.append(Version(
-            log_index=row["log_index"], action=ACTION_NAMES.get(leaf.action, leaf.action),
+            log_index=row["log_index"], action=name_of(ACTIONS, leaf.action),
             actor=leaf.actor, time=_beijing(leaf.time), version=body.get("version"), note=note,
         ))
     return found

@@ -23,15 +23,10 @@ from litestar.response import Redirect
 from registry import subjects
 from registry.bureau.access import RegulatorPurpose
 from registry.console.forms import FormState, read_form, struct_from_form
+from registry.console.names import DOCUMENT_TYPES, REGULATOR_PURPOSES, SUBJECT_KINDS, label
 from registry.console.permits import Permit, permit
 from registry.console.render import page
 from registry.console.sessions import Officer
-from registry.console.subject_labels import (
-    DOCUMENT_NAMES,
-    KIND_NAMES,
-    REGULATOR_PURPOSE_NAMES,
-    label,
-)
 from registry.console.subject_reads import account_clear_read, beijing, subject_detail
 from registry.console.texts import reason_zh
 from registry.credit.ownership import deciding_authority, require_decider
@@ -55,9 +50,9 @@ _FIELDS: Final = {
     "vc_manager": frozenset(VcFirmCreate.__struct_fields__),
     "practitioner": frozenset(PractitionerCreate.__struct_fields__) - {"affiliations"},
 }
-_KIND_OPTIONS: Final = tuple(KIND_NAMES.items())
-_DOCUMENT_OPTIONS: Final = tuple(DOCUMENT_NAMES.items())
-_PURPOSE_OPTIONS: Final = tuple(REGULATOR_PURPOSE_NAMES.items())
+_KIND_OPTIONS: Final = tuple(SUBJECT_KINDS.items())
+_DOCUMENT_OPTIONS: Final = tuple(DOCUMENT_TYPES.items())
+_PURPOSE_OPTIONS: Final = tuple(REGULATOR_PURPOSES.items())
 
 
 def _services(request: Request[Any, Any, Any]) -> Services:
