@@ -4,14 +4,17 @@ every form must carry."""
 from __future__ import annotations
 
 import asyncpg
+import httpx
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from registry.clock import ManualClock
 from registry.console.sessions import COOKIE_NAME
+from registry.settings import Settings
 from registry.tokens import hash_token
+from tests.browser_helpers import serving
 from tests.conftest import OTHER_AUTHORITY, issue
-from tests.console_helpers import Client, csrf_from, sign_in, signed_in_regulator
+from tests.console_helpers import Client, csrf_from, csrf_in, sign_in, signed_in_regulator
 
 
 def _set_cookie(answer: object, name: str) -> str:
@@ -162,3 +165,22 @@ async def test_a_session_of_a_regulator_is_not_a_bearer_token(client: Client,
     # The session cookie opens the console only; the API still wants the token.
     await signed_in_regulator(client, db)
     assert (await client.get("/v1/records")).status_code == 401
+
+
+async def test_a_multipart_form_is_read_once_and_answered(
+        settings: Settings, database_url: str, clock: ManualClock, db: asyncpg.Pool) -> None:
+    """The CSRF middleware parses a multipart body into the form; the app's body guard must
+    not wait to read the same body again (it did, for ever: the upload form hung). Over a
+    real socket, so that a hang is a client timeout here, not a stuck test run."""
+    from registry.api.app import create_app
+
+    token = await issue(db, "regulator")
+    app = create_app(settings, clock=clock, database_url=database_url, configure_logs=False)
+    with serving(app) as base:
+        async with httpx.AsyncClient(base_url=base, timeout=15) as browser:
+            csrf = csrf_in((await browser.get("/console/sign-in")).text)
+            answer = await browser.post(
+                "/console/sign-in", data={"token": token, "_csrf_token": csrf},
+                files={"attachment": ("note.txt", b"not needed", "text/plain")},
+                follow_redirects=False)
+    assert answer.status_code == 303

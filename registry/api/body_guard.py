@@ -121,8 +121,13 @@ async def screen_request(request: Request[Any, Any, Any]) -> None:
         _refuse_malformed_query(request)
     if request.method not in _METHODS_WITH_BODY:
         return
+    # Only a handler that decodes its body as ``data`` is screened, and the body is read
+    # only then: a console form's body was already consumed by the CSRF middleware's form
+    # parser (which keeps the form, not the bytes), and reading it again waited forever.
+    if "data" not in request.route_handler.parsed_fn_signature.parameters:
+        return
     body = await request.body()
-    if not body or "data" not in request.route_handler.parsed_fn_signature.parameters:
+    if not body:
         return
     content_type = request.headers.get("content-type")
     if not json_content_type(content_type):
