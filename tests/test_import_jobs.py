@@ -7,17 +7,21 @@ import asyncio
 import csv
 import io
 import uuid
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import asyncpg
+import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from registry.clock import ManualClock
-from registry.imports.jobs import MAX_ATTEMPTS, STALE_SECONDS
-from tests.conftest import TEST_AUTHORITY
+from registry.errors import Conflict, NotFound
+from registry.imports import jobs
+from registry.imports.jobs import DRY_RUN_FILE_HOURS, MAX_ATTEMPTS, STALE_SECONDS
+from tests.conftest import OTHER_AUTHORITY, TEST_AUTHORITY, ensure_authority
 from tests.credit_helpers import subject
 from tests.logcheck import assert_log_consistent
 from tests.test_import import PERSON, person_row, stored, template_row, write_csv
@@ -170,6 +174,111 @@ async def test_a_dry_run_writes_nothing(
         "done", True, 2, None)
     assert await stored(db) == []
     assert await db.fetchval("SELECT count(*) FROM tlog_leaves") == before
+    # Its file is kept for its confirmation (a failed or real job's is not).
+    assert await db.fetchval("SELECT file FROM import_jobs WHERE id = $1",
+                             uuid.UUID(job["id"])) == body
+
+
+async def test_two_confirmations_at_once_queue_one_import(
+    client: Client, app: Litestar, regulator: dict[str, str], db: asyncpg.Pool,
+    clock: ManualClock, tmp_path: Path,
+) -> None:
+    """Two confirmations of one dry run racing (two servers, or a double click): one
+    import is queued, with the dry run's bytes copied in the database; the other is
+    refused, and so is every later one, another authority's, and a real import's."""
+    await subject(client, regulator)
+    body = csv_bytes(tmp_path, [template_row("R-1")])
+    dry = await finished(client, regulator, (await upload(client, regulator, body,
+                                                          "?dry_run=true"))[0])
+    dry_id = uuid.UUID(dry["id"])
+    services = replace(app.state.services, pool=db)
+    actor = f"regulator:00000000-0000-0000-0000-00000000000c@{TEST_AUTHORITY[0]}"
+
+    async def attempt() -> Any:
+        return await jobs.confirm(services, dry_id, authority_code=TEST_AUTHORITY[0],
+                                  actor=actor)
+
+    outcomes = await asyncio.gather(attempt(), attempt(), return_exceptions=True)
+    (queued,) = [o for o in outcomes if not isinstance(o, BaseException)]
+    (refused,) = [o for o in outcomes if isinstance(o, BaseException)]
+    assert isinstance(refused, Conflict)
+    assert f"dry run {dry_id} is already confirmed" in refused.detail
+    assert (queued["confirms"], queued["dry_run"], queued["actor"], queued["state"]) == (
+        dry_id, False, actor, "queued")
+    assert "file" not in queued.keys()  # noqa: SIM118 - a Record, not a dict
+    files = {r["id"]: r["file"] for r in await db.fetch("SELECT id, file FROM import_jobs")}
+    assert files == {dry_id: None, queued["id"]: body}
+    assert await jobs.confirmation_of(services, dry_id) == jobs.Confirmation(
+        file_held=False, confirmed_by=queued["id"])
+
+    with pytest.raises(Conflict, match="is already confirmed by import job"):
+        await attempt()
+    with pytest.raises(NotFound):
+        await jobs.confirm(services, dry_id, authority_code=OTHER_AUTHORITY[0], actor=actor)
+    with pytest.raises(Conflict, match="is not a dry run"):
+        await jobs.confirm(services, queued["id"], authority_code=TEST_AUTHORITY[0],
+                           actor=actor)
+    app.state.import_jobs.wake()
+    done = await finished(client, regulator, f"/v1/imports/{queued['id']}")
+    assert (done["state"], done["imported"]) == ("done", 1)
+    assert await db.fetchval("SELECT count(*) FROM import_jobs") == 2
+    await assert_log_consistent(db, integrated=True)
+
+
+async def test_a_dry_runs_file_goes_when_its_hold_runs_out(
+    client: Client, app: Litestar, regulator: dict[str, str], db: asyncpg.Pool,
+    clock: ManualClock, tmp_path: Path,
+) -> None:
+    """``DRY_RUN_FILE_HOURS`` after the dry run it cannot be confirmed, and the
+    housekeeping drops exactly the files ``confirm`` counts as gone."""
+    await subject(client, regulator)
+    body = csv_bytes(tmp_path, [template_row("E-1")])
+    dry_id = uuid.UUID((await finished(client, regulator, (await upload(
+        client, regulator, body, "?dry_run=true"))[0]))["id"])
+    services = replace(app.state.services, pool=db)
+    clock.advance(hours=DRY_RUN_FILE_HOURS, seconds=-1)
+    assert await jobs.drop_expired_files(db, clock.now()) == 0
+    clock.advance(seconds=1)
+    with pytest.raises(Conflict, match=f"no longer held \\(it is kept {DRY_RUN_FILE_HOURS} hours"):
+        await jobs.confirm(services, dry_id, authority_code=TEST_AUTHORITY[0], actor="a")
+    assert await db.fetchval("SELECT file FROM import_jobs WHERE id = $1", dry_id) == body
+    assert await jobs.drop_expired_files(db, clock.now()) == 1
+    assert await db.fetchval("SELECT file FROM import_jobs WHERE id = $1", dry_id) is None
+    with pytest.raises(Conflict, match="no longer held"):
+        await jobs.confirm(services, dry_id, authority_code=TEST_AUTHORITY[0], actor="a")
+
+
+async def test_the_schema_confirms_only_dry_runs_and_each_once(
+    db: asyncpg.Pool, clock: ManualClock,
+) -> None:
+    """Schema 0022's backstops, whatever writes the rows."""
+    now = clock.now()
+
+    async def job(*, dry_run: bool, confirms: uuid.UUID | None = None, state: str = "done",
+                  file: bytes | None = None) -> uuid.UUID:
+        job_id = uuid.uuid4()
+        await db.execute(
+            "INSERT INTO import_jobs (id, authority_code, actor, format, file_bytes, file,"
+            " create_subjects, dry_run, state, created_at, finished_at, confirms)"
+            " VALUES ($1, $2, 'regulator:x', 'csv', 1, $3, false, $4, $5, $6,"
+            " CASE WHEN $5 IN ('done', 'failed') THEN $6::timestamptz END, $7)",
+            job_id, TEST_AUTHORITY[0], file, dry_run, state, now, confirms,
+        )  # fmt: skip
+        return job_id
+
+    await ensure_authority(db, *TEST_AUTHORITY)
+    dry = await job(dry_run=True, file=b"x")
+    await job(dry_run=False, confirms=dry, state="queued", file=b"x")
+    with pytest.raises(asyncpg.UniqueViolationError, match="import_jobs_confirmed_once"):
+        await job(dry_run=False, confirms=dry, state="queued", file=b"x")
+    with pytest.raises(asyncpg.CheckViolationError, match="import_jobs_only_an_import_confirms"):
+        await job(dry_run=True, confirms=await job(dry_run=True))
+    with pytest.raises(asyncpg.ForeignKeyViolationError, match="import_jobs_confirms_a_dry_run"):
+        await job(dry_run=False, confirms=await job(dry_run=False))
+    with pytest.raises(asyncpg.CheckViolationError, match="file_kept_only_to_run_or_confirm"):
+        await job(dry_run=True, state="failed", file=b"x")
+    with pytest.raises(asyncpg.CheckViolationError, match="file_kept_only_to_run_or_confirm"):
+        await job(dry_run=False, state="done", file=b"x")
 
 
 async def _left_running(db: asyncpg.Pool, clock: ManualClock, body: bytes, attempts: int) -> uuid.UUID:

@@ -7,12 +7,24 @@ one at a time and runs ``runner.run_import`` on them, in the name of the uploadi
 token's authority and with its actor, writing the tally to the job row after every
 batch and the refused rows (masked) beside it.
 
+A job drops its file when it ends, except a dry run that ends ``done`` with rows to
+import: it keeps it for its confirmation (schema/0022_import_confirmation.sql). ``confirm`` queues the real
+import of those bytes as a new job naming the dry run (``confirms``) and drops the dry
+run's copy, in one transaction; a dry run is confirmed at most once (a UNIQUE
+constraint, so two servers racing cannot both). A file not confirmed within
+``DRY_RUN_FILE_HOURS`` of its dry run's end is dropped by the worker's housekeeping
+(``drop_expired_files``, each time a worker looks for work); ``confirm_refusal`` counts
+it as gone from that moment, whether or not the housekeeping has run yet.
+
 Crash points: a job whose server stops mid-way stays ``running`` with a heartbeat that
 stops moving; after ``STALE_SECONDS`` any server takes it up again from its stored file.
 An import is idempotent (a recorded decision number is skipped), so the rerun writes
 only what the first attempt did not commit; its counts start afresh, so ``skipped``
 then includes the rows the earlier attempt imported. After ``MAX_ATTEMPTS`` the job
-fails instead: a file that stops every server it runs on is not run forever.
+fails instead: a file that stops every server it runs on is not run forever. A server
+that stops during ``confirm`` leaves either both the queued import and the dry run's
+dropped copy, or neither (the dry run can then be confirmed again). A dry run's hold
+that runs out while its server is stopped is dropped by the next worker to look.
 """
 
 from __future__ import annotations
@@ -30,6 +42,7 @@ import asyncpg
 import structlog
 
 from registry.db.types import required
+from registry.errors import Conflict, NotFound
 from registry.imports.problems import CannotImport, Problem
 from registry.imports.runner import Options, Tally, run_import
 from registry.imports.template import Format, ImportFile, open_file
@@ -45,6 +58,11 @@ STALE_SECONDS: Final = 60.0
 MAX_ATTEMPTS: Final = 3
 # How often an idle server looks for jobs submitted elsewhere or left by a stopped server.
 POLL_SECONDS: Final = 5.0
+# How long a dry run that ended ``done`` keeps its file for its confirmation: a console
+# session's length (console/sessions.py SESSION_LENGTH), so an official who ran it can
+# confirm it for as long as they stay signed in, and no file is kept for one who left.
+DRY_RUN_FILE_HOURS: Final = 8
+DRY_RUN_FILE_HOLD: Final = timedelta(hours=DRY_RUN_FILE_HOURS)
 
 
 @dataclass(frozen=True)
@@ -98,7 +116,13 @@ _COLUMNS: Final = (
     "id, authority_code, actor, format, file_name, file_bytes, default_grade,"
     " create_subjects, dry_run, state, attempts, total_rows, done_rows, imported, skipped,"
     " refused, subjects_registered, last_index, checkpoint, error, created_at, started_at,"
-    " heartbeat_at, finished_at"
+    " heartbeat_at, finished_at, confirms"
+)
+# Whether a job holds its file, and the import that confirmed it: read beside a job's
+# columns (``FROM import_jobs j``), never the file itself.
+_CONFIRMATION: Final = (
+    "j.file IS NOT NULL AS file_held,"
+    " (SELECT c.id FROM import_jobs c WHERE c.confirms = j.id) AS confirmed_by"
 )
 
 
@@ -127,6 +151,119 @@ async def list_jobs(
             authority_code, after[0], after[1], limit,
         )  # fmt: skip
     return list(rows)
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    """Where a job stands for confirmation, beside its row: whether it holds its file and
+    which import confirmed it (None: none yet)."""
+
+    file_held: bool
+    confirmed_by: uuid.UUID | None
+
+
+async def confirmation_of(services: Services, job_id: uuid.UUID) -> Confirmation | None:
+    """The job's ``Confirmation`` (the file is not read), or None if there is no such job."""
+    row = await services.pool.fetchrow(
+        f"SELECT {_CONFIRMATION} FROM import_jobs j WHERE j.id = $1", job_id  # noqa: S608
+    )
+    return None if row is None else Confirmation(row["file_held"], row["confirmed_by"])
+
+
+def confirm_refusal(job: Any, confirmation: Confirmation, now: datetime) -> str | None:
+    """Why ``job`` (a row with ``get_job``'s columns) cannot be confirmed at ``now``, in
+    English; None if it can. The rule ``confirm`` enforces on the locked row, and a page
+    asks to decide whether to offer the button."""
+    job_id = job["id"]
+    if not job["dry_run"]:
+        return f"import job {job_id} is not a dry run: only a dry run is confirmed"
+    if confirmation.confirmed_by is not None:
+        return f"dry run {job_id} is already confirmed by import job {confirmation.confirmed_by}"
+    if job["state"] in ("queued", "running"):
+        return (f"dry run {job_id} has not finished (it is {job['state']}): it can be "
+                "confirmed once it is done")
+    if job["state"] != "done":
+        return f"dry run {job_id} failed: there is nothing to confirm; upload the file again"
+    if job["imported"] == 0:
+        return (f"dry run {job_id} would import no rows (each was refused or is recorded "
+                "already): there is nothing to confirm")
+    if not confirmation.file_held or file_expired(job["finished_at"], now):
+        return (f"the file of dry run {job_id} is no longer held (it is kept "
+                f"{DRY_RUN_FILE_HOURS} hours after the dry run ends, until confirmed): "
+                "upload it again for a new dry run")
+    return None
+
+
+def file_expired(finished_at: datetime, now: datetime) -> bool:
+    """Whether a dry run that ended at ``finished_at`` has given up its file at ``now``;
+    ``drop_expired_files`` drops exactly these (``finished_at <= now - hold``)."""
+    return finished_at <= now - DRY_RUN_FILE_HOLD
+
+
+def file_held_until(job: Any) -> datetime | None:
+    """Until when a finished dry run's file is held for its confirmation."""
+    finished: datetime | None = job["finished_at"]
+    return None if finished is None or not job["dry_run"] else finished + DRY_RUN_FILE_HOLD
+
+
+async def drop_expired_files(conn: asyncpg.Connection | asyncpg.Pool, now: datetime) -> int:
+    """Drop the files of the dry runs not confirmed in time (``file_expired``); how many.
+    Cheap when there are none (a partial index of the files held, schema 0022)."""
+    status: str = await conn.execute(
+        "UPDATE import_jobs SET file = NULL WHERE dry_run AND file IS NOT NULL"
+        " AND finished_at <= $1",
+        now - DRY_RUN_FILE_HOLD,
+    )
+    return int(status.rsplit(" ", 1)[1])
+
+
+# The import confirming dry run $1: a copy of it (the file copied in SQL) as job $2 of
+# actor $3, queued at $4.
+_CONFIRMING_IMPORT: Final = (
+    "INSERT INTO import_jobs (id, authority_code, actor, format, file_name, file_bytes,"  # noqa: S608 - fixed text
+    " file, default_grade, create_subjects, dry_run, state, created_at, confirms)"
+    " SELECT $2, authority_code, $3, format, file_name, file_bytes, file, default_grade,"
+    " create_subjects, false, 'queued', $4, id FROM import_jobs WHERE id = $1"
+    f" RETURNING {_COLUMNS}"
+)
+
+
+async def confirm(services: Services, dry_run_id: uuid.UUID, *, authority_code: str,
+                  actor: str) -> asyncpg.Record:
+    """Queue the real import of a dry run's file, in the name of ``actor`` (the confirming
+    token's) of ``authority_code``; the new job row (without its file).
+
+    One transaction: the dry run's row is locked, checked (``confirm_refusal``), the
+    import inserted with a copy of the file made in SQL (the bytes never come to this
+    process) and the dry run's copy dropped. Durable on return. ``NotFound`` if there is
+    no such job of this authority (another's is not found, as in the API); ``Conflict``
+    with the reason if it cannot be confirmed, including when another confirmation of
+    it committed first, here or on another server."""
+    now = services.clock.now()
+    try:
+        async with services.pool.acquire() as conn, conn.transaction():
+            # Lock first, then read in a statement of its own: in READ COMMITTED the read
+            # then sees a confirmation that committed while this waited for the lock.
+            await conn.execute("SELECT 1 FROM import_jobs WHERE id = $1 FOR UPDATE", dry_run_id)
+            job = await conn.fetchrow(
+                f"SELECT {_COLUMNS}, {_CONFIRMATION} FROM import_jobs j"  # noqa: S608
+                " WHERE j.id = $1",
+                dry_run_id,
+            )
+            if job is None or job["authority_code"] != authority_code:
+                raise NotFound(f"no import job {dry_run_id} of this authority")
+            refusal = confirm_refusal(job, Confirmation(job["file_held"], job["confirmed_by"]),
+                                      now)
+            if refusal is not None:
+                raise Conflict(refusal)
+            row = await conn.fetchrow(_CONFIRMING_IMPORT, dry_run_id, uuid.uuid4(), actor, now)
+            await conn.execute("UPDATE import_jobs SET file = NULL WHERE id = $1", dry_run_id)
+    except asyncpg.UniqueViolationError as error:
+        if error.constraint_name != "import_jobs_confirmed_once":
+            raise
+        raise Conflict(f"dry run {dry_run_id} is already confirmed (by another confirmation "
+                       "made at the same time)") from error
+    return required(row, "import job")
 
 
 async def job_problems(services: Services, job_id: uuid.UUID) -> list[Problem]:
@@ -175,9 +312,12 @@ class ImportJobs:
             self._wakeup.clear()
 
     async def _claim(self) -> asyncpg.Record | None:
-        """The oldest job waiting, or left by a stopped server, now running here."""
+        """The oldest job waiting, or left by a stopped server, now running here (after
+        the housekeeping: expired dry-run files dropped, jobs that stopped too often failed)."""
         now = self._services.clock.now()
         stale = now - timedelta(seconds=STALE_SECONDS)
+        # Housekeeping first, in a statement of its own (the claim's locks stay few).
+        await drop_expired_files(self._services.pool, now)
         async with self._services.pool.acquire() as conn, conn.transaction():
             await conn.execute(
                 "UPDATE import_jobs SET state = 'failed', finished_at = $1, file = NULL,"
@@ -269,9 +409,15 @@ class ImportJobs:
 
     async def _finish(self, job_id: uuid.UUID, state: str, error: str | None,
                       checkpoint: str | None) -> None:
+        # The file goes, but a dry run that ended well keeps it for its confirmation (until
+        # ``confirm`` or ``drop_expired_files`` drops it); one that would import nothing
+        # cannot be confirmed (``confirm_refusal``), so it keeps nothing. ``imported`` is
+        # the final tally's, written just before.
         await self._services.pool.execute(
             "UPDATE import_jobs SET state = $2, error = $3, checkpoint = $4, finished_at = $5,"
-            " heartbeat_at = $5, file = NULL WHERE id = $1",
+            " heartbeat_at = $5,"
+            " file = CASE WHEN dry_run AND $2 = 'done' AND imported > 0 THEN file END"
+            " WHERE id = $1",
             job_id, state, error, checkpoint, self._services.clock.now(),
         )  # fmt: skip
 
