@@ -101,6 +101,16 @@ REPAIR_ROUTES: Final[Mapping[str, str]] = MappingProxyType({
 # What an objection or a repair application is about.
 TARGET_TYPES: Final = labels.OBJECT_TYPE_NAMES
 
+# --- Imports ------------------------------------------------------------------------
+
+# The states of an import job (registry/imports/jobs.py, schema 0016).
+IMPORT_JOB_STATES: Final[Mapping[str, str]] = MappingProxyType({
+    "queued": "排队中",
+    "running": "进行中",
+    "done": "已完成",
+    "failed": "失败",
+})
+
 # --- The audit log ------------------------------------------------------------------
 
 # The audit log's object types, as a history names what a leaf is about.
@@ -189,6 +199,7 @@ TABLES: Final[Mapping[str, Mapping[str, str]]] = MappingProxyType({
     "channel": ACCESS_CHANNELS,
     "role": ACCESS_ROLES,
     "purpose": REGULATOR_PURPOSES,
+    "import_state": IMPORT_JOB_STATES,
 })
 
 

@@ -147,6 +147,18 @@ _REASONS_ZH: Final[tuple[tuple[str, str], ...]] = (
     (r"blacklist entry is '\w+'; credit repair removes 'listed' entries only",
      "该条目已不在名单中，无需信用修复，不能批准。"),
     (r"unknown outcome", "请选择批准或驳回。"),
+    # Confirming an import's dry run (imports/jobs.py confirm_refusal, confirm).
+    (r"^import job \S+ is not a dry run: only a dry run is confirmed",
+     "这是正式导入任务，无需确认。"),
+    (r"^dry run \S+ is already confirmed", "该预检已确认导入，请查看正式导入任务。"),
+    (r"^dry run \S+ has not finished", "预检尚未完成，完成后方可确认导入。"),
+    (r"^dry run \S+ failed: there is nothing to confirm",
+     "预检未能完成，不能确认导入；请检查文件后重新上传。"),
+    (r"^dry run \S+ would import no rows",
+     "预检结果中没有可导入的行（各行均被拒绝或已登记），无需确认导入。"),
+    (r"^the file of dry run \S+ is no longer held \(it is kept (\d+) hours after",
+     r"该预检的文件已不再保留（预检完成后保留 \1 小时，确认前有效），不能确认导入；"
+     "请重新上传该文件并预检。"),
 )
 _COMPILED: Final = tuple((re.compile(pattern), template) for pattern, template in _REASONS_ZH)
 
