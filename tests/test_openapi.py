@@ -116,3 +116,14 @@ async def test_the_bureaus_name_lookup_is_documented(client: Client) -> None:
     assert page == "#/components/schemas/OrganisationPage"
     item = doc["components"]["schemas"]["OrganisationMatch"]
     assert set(item["required"]) == {"credit_code", "name", "kind", "profile"}
+
+
+async def test_a_duplicate_token_name_is_a_documented_409(client: Client,
+                                                          admin: dict[str, str]) -> None:
+    """The fuzzer once sent a name a live token held: the 409 was real but undocumented."""
+    body = {"role": "bureau", "name": "征信机构甲"}
+    assert (await client.post("/v1/admin/tokens", json=body, headers=admin)).status_code == 201
+    again = await client.post("/v1/admin/tokens", json=body, headers=admin)
+    assert again.status_code == 409
+    doc = (await client.get("/schema/openapi.json")).json()
+    assert "409" in doc["paths"]["/v1/admin/tokens"]["post"]["responses"]

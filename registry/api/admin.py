@@ -120,7 +120,8 @@ class TokenController(Controller):
     @post(
         "/",
         status_code=HTTP_201_CREATED,
-        responses=problem_responses(400, 401, 403, 422),
+        # 409: a live token of the role already has the name (registry/tokens.py).
+        responses=problem_responses(400, 401, 403, 409, 422),
         summary="Issue a token; the secret is in this answer only",
     )
     async def issue(
